@@ -1,0 +1,1 @@
+"""Everything that touches the outside world. Importing a module here starts nothing."""

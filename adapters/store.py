@@ -1,0 +1,235 @@
+"""The event store: eventsourcing on SQLAlchemy (SQLite by default, PostgreSQL in production),
+plus the tables that live beside it in the same transaction:
+
+- `facts`: the read model the rules evaluate — one row per recorded fact, with the commit time
+  the store took (`recorded_at`, UTC), never a time a client supplied;
+- `record_chain`: a SHA-256 hash chain over the stored events in commit order (audit);
+- `access_tokens`, `outbox`: operational state (tokens, deliveries still to make).
+
+One write transaction at a time: SQLite takes its write lock at BEGIN (IMMEDIATE), PostgreSQL an
+advisory transaction lock, so notification ids, the chain and commit order agree.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from eventsourcing.application import Application
+from sqlalchemy import (BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text,
+                        create_engine, event, text)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+metadata = MetaData()
+
+facts = Table(
+    "facts", metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("fact_id", String(200), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("date", String(10)),
+    Column("subject", String(200)),
+    Column("refers", String(200)),
+    Column("payload", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("jurisdiction", String(32)),
+    Column("aggregate", String(36), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("actor", String(200)),
+    Column("source", Text),
+    Index("facts_type_idx", "type"),
+    Index("facts_subject_idx", "subject"),
+    Index("facts_recorded_idx", "recorded_at"),
+)
+
+record_chain = Table(
+    "record_chain", metadata,
+    Column("notification_id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+           autoincrement=False),
+    Column("recorded_at", String(32), nullable=False),
+    Column("link", String(64), nullable=False),
+)
+
+access_tokens = Table(
+    "access_tokens", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("unit", String(200)),
+    Column("created_at", String(32), nullable=False),
+    Column("revoked_at", String(32)),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("notice_key", String(300), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(500), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("last_error", Text),
+    Index("outbox_key_channel", "notice_key", "channel", "address", unique=True),
+)
+
+EVENTS_TABLE = "record_events"
+GENESIS = "0" * 64
+
+_pending_session: list[scoped_session] = []
+_construct_lock = threading.Lock()
+
+
+def _session_for_app() -> scoped_session:
+    """Handed to eventsourcing-sqlalchemy (SQLALCHEMY_SCOPED_SESSION_TOPIC) while a Store builds
+    its application, so events and read-model rows commit in one transaction."""
+    return _pending_session[-1]
+
+
+class Record(Application):
+    """The eventsourcing application whose events are the record of metrology administration."""
+
+    name = "Record"
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def format_instant(instant: dt.datetime) -> str:
+    """Commit times as sortable UTC text with microseconds."""
+    return instant.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def chain_link(previous: str, notification_id: int, originator_id: object, version: int,
+               topic: str, state: bytes, recorded_at: str) -> str:
+    h = hashlib.sha256()
+    h.update(previous.encode())
+    h.update(f"|{notification_id}|{originator_id}|{version}|{topic}|{recorded_at}|".encode())
+    h.update(bytes(state))
+    return h.hexdigest()
+
+
+class Store:
+    """Engine, scoped session and the Record application for one store URL."""
+
+    def __init__(self, url: str, clock: Callable[[], dt.datetime] = utc_now) -> None:
+        self.url = url
+        self.clock = clock
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict = {}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 60}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            self._sqlite_pragmas(self.engine)
+        self.session = scoped_session(sessionmaker(bind=self.engine, autoflush=True))
+        metadata.create_all(self.engine)
+        with _construct_lock:
+            _pending_session.append(self.session)
+            try:
+                self.app = Record(env={
+                    "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+                    "SQLALCHEMY_SCOPED_SESSION_TOPIC": "adapters.store:_session_for_app",
+                    "CREATE_TABLE": "y",
+                })
+            finally:
+                _pending_session.pop()
+        self.session.commit()
+        self.session.remove()
+        if not self.is_sqlite:
+            self._install_pg_guards()
+
+    @staticmethod
+    def _sqlite_pragmas(engine: Engine) -> None:
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, _record):  # pragma: no cover - driver hook
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # pragma: no cover - driver hook
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+
+    def _install_pg_guards(self) -> None:
+        """The record is append-only: PostgreSQL refuses UPDATE and DELETE on its tables."""
+        ddl = """
+        CREATE OR REPLACE FUNCTION metrolex_refuse_change() RETURNS trigger AS $$
+        BEGIN RAISE EXCEPTION 'metrolex: the record is append-only (% on %)', TG_OP, TG_TABLE_NAME; END;
+        $$ LANGUAGE plpgsql;
+        """
+        with self.engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(7311001)"))
+            conn.execute(text(ddl))
+            for table in (EVENTS_TABLE, "record_chain", "facts"):
+                conn.execute(text(f"DROP TRIGGER IF EXISTS metrolex_append_only ON {table}"))
+                conn.execute(text(
+                    f"CREATE TRIGGER metrolex_append_only BEFORE UPDATE OR DELETE ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION metrolex_refuse_change()"))
+
+    # -- transactions -------------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One write transaction: yields the session; on success chains the new events and commits.
+
+        The commit time (`recorded_at`) is the store's clock once the write lock is held."""
+        conn = self.engine.connect()
+        if self.is_sqlite:
+            conn.info["write"] = True
+        conn.begin()  # SQLite: BEGIN IMMEDIATE (see _sqlite_pragmas)
+        conn.info.pop("write", None)
+        session = Session(bind=conn, autoflush=True)
+        self.session.registry.set(session)
+        try:
+            if not self.is_sqlite:
+                session.execute(text("SELECT pg_advisory_xact_lock(7311002)"))
+            session.info["recorded_at"] = format_instant(self.clock())
+            yield session
+            session.flush()
+            self._extend_chain(session)
+            session.flush()
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            self.session.remove()
+            conn.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        session = sessionmaker(bind=self.engine)()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    def _extend_chain(self, session: Session) -> None:
+        last = session.execute(text(
+            "SELECT notification_id, link FROM record_chain ORDER BY notification_id DESC LIMIT 1")).first()
+        last_id, previous = (last[0], last[1]) if last else (0, GENESIS)
+        rows = session.execute(text(
+            f"SELECT id, originator_id, originator_version, topic, state FROM {EVENTS_TABLE} "
+            "WHERE id > :last ORDER BY id"), {"last": last_id}).all()
+        if not rows:
+            return
+        recorded_at = session.info["recorded_at"]
+        links = []
+        for row in rows:
+            previous = chain_link(previous, row[0], row[1], row[2], row[3], row[4], recorded_at)
+            links.append({"notification_id": row[0], "recorded_at": recorded_at, "link": previous})
+        session.execute(record_chain.insert(), links)
+
+    def close(self) -> None:
+        self.session.remove()
+        self.engine.dispose()

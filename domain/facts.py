@@ -1,0 +1,240 @@
+"""The vocabulary of the record: which facts exist, which fields they carry, what they refer to.
+
+This is the contract's facts-file vocabulary (shared/CONTRACT.md, `metrolex load`) as data. A raw
+record (a mapping read from YAML, JSON, CSV or XLSX) becomes a `Fact` or a `FieldError` that
+names the field and what is wrong. Pure: no I/O, no clock.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.person import DUTIES
+
+JURISDICTIONS = ("shanghai", "jiangsu")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class FieldError(ValueError):
+    """One field of one record is wrong; `field` names it."""
+
+    def __init__(self, field_name: str | None, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A field: its kind (date, text, int, hours, bool, duties, texts, unit, person, center, plan,
+    event) and whether it must be present."""
+
+    kind: str
+    required: bool = False
+
+
+COMMON = {"id": Spec("text"), "type": Spec("text", True), "date": Spec("date", True), "note": Spec("text")}
+
+EVENT_TYPES: dict[str, dict[str, Spec]] = {
+    "training-recorded": {"person": Spec("person", True), "hours": Spec("hours", True),
+                          "off_job": Spec("bool", True), "course": Spec("text")},
+    "event-retracted": {"retracts": Spec("event", True), "reason": Spec("text")},
+    "comparison-organized": {"unit": Spec("unit", True), "subject": Spec("text")},
+    "lead-lab-started": {"unit": Spec("unit", True)},
+    "lead-lab-ended": {"unit": Spec("unit", True)},
+    "person-duties-changed": {"person": Spec("person", True), "duties": Spec("duties", True)},
+    "person-duties-ended": {"person": Spec("person", True)},
+    "center-approved": {"center": Spec("center", True), "construction_years": Spec("int")},
+    "center-major-event": {"center": Spec("center", True), "summary": Spec("text")},
+    "center-major-event-notified": {"center": Spec("center", True), "refers_to": Spec("event")},
+    "center-annual-report-filed": {"center": Spec("center", True), "year": Spec("int")},
+    "exchange-activity-held": {"center": Spec("center", True), "title": Spec("text")},
+    "rectification-ordered": {"center": Spec("center", True), "deadline": Spec("date", True),
+                              "reason": Spec("text")},
+    "rectification-failed": {"center": Spec("center", True), "refers_to": Spec("event")},
+    "rectification-completed": {"center": Spec("center", True), "refers_to": Spec("event")},
+    "center-acceptance-applied": {"center": Spec("center", True)},
+    "center-accepted": {"center": Spec("center", True)},
+    "center-revoked": {"center": Spec("center", True)},
+    "task-reassigned": {"plan": Spec("plan", True), "task": Spec("int", True),
+                        "leads": Spec("texts", True), "supporting": Spec("texts")},
+    "task-milestone-set": {"plan": Spec("plan", True), "task": Spec("int", True),
+                           "name": Spec("text", True), "due": Spec("date", True)},
+    "task-progress-reported": {"plan": Spec("plan", True), "task": Spec("int", True),
+                               "unit": Spec("text", True), "text": Spec("text", True),
+                               "milestone": Spec("text")},
+    "task-completed": {"plan": Spec("plan", True), "task": Spec("int", True), "unit": Spec("text")},
+}
+
+REGISTRATIONS: dict[str, dict[str, Spec]] = {
+    "units": {"id": Spec("text", True), "name": Spec("text", True), "kind": Spec("text", True),
+              "lead_lab_since": Spec("date"), "supervisor": Spec("unit"), "jurisdiction": Spec("text"),
+              "email": Spec("text"), "webhook": Spec("text")},
+    "people": {"id": Spec("text", True), "name": Spec("text", True), "unit": Spec("unit", True),
+               "duties": Spec("duties", True), "since": Spec("date"), "email": Spec("text")},
+    "centers": {"id": Spec("text", True), "name": Spec("text", True), "host": Spec("unit", True),
+                "email": Spec("text"), "webhook": Spec("text")},
+}
+REGISTRATION_TYPE = {"units": "unit-registered", "people": "person-registered", "centers": "center-registered"}
+REFERENCE_KINDS = ("unit", "person", "center", "plan", "event")
+# Which answer refers to which trigger (contract: refers_to, else the oldest unanswered).
+ANSWERS = {"center-major-event-notified": "center-major-event",
+           "rectification-failed": "rectification-ordered",
+           "rectification-completed": "rectification-ordered"}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One statement of the record. `fields` holds everything but id and type, dates as ISO text."""
+
+    id: str
+    type: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def date(self) -> str | None:
+        return self.fields.get("date")
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.type, self.fields)
+
+    def references(self) -> list[tuple[str, str, str]]:
+        """(field, kind, id) for every field that names something in the record."""
+        specs = EVENT_TYPES.get(self.type) or REGISTRATIONS.get(_registration_key(self.type), {})
+        return [(name, spec.kind, self.fields[name]) for name, spec in specs.items()
+                if spec.kind in REFERENCE_KINDS and self.fields.get(name) is not None]
+
+    @property
+    def subject(self) -> str | None:
+        """The unit, person, center or plan the fact is about."""
+        if self.type in ("unit-registered", "person-registered", "center-registered"):
+            return self.fields["id"]
+        for key in ("person", "center", "unit", "plan"):
+            if key in self.fields and self.type in EVENT_TYPES and EVENT_TYPES[self.type].get(key):
+                return self.fields[key]
+        return None
+
+
+def _registration_key(fact_type: str) -> str:
+    return {v: k for k, v in REGISTRATION_TYPE.items()}.get(fact_type, "")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def content_hash(fact_type: str, fields: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json({"type": fact_type, **fields}).encode()).hexdigest()
+
+
+def parse_date(value: Any, name: str) -> str:
+    if isinstance(value, dt.datetime):
+        raise FieldError(name, f"expected a date YYYY-MM-DD, got a timestamp {value.isoformat()}")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str) and _DATE.match(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            raise FieldError(name, f"{value!r} is not a real calendar date") from None
+    raise FieldError(name, f"expected a date YYYY-MM-DD, got {value!r}")
+
+
+def _coerce(name: str, spec: Spec, value: Any) -> Any:
+    kind = spec.kind
+    if kind == "date":
+        return parse_date(value, name)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise FieldError(name, f"expected true or false, got {value!r}")
+    if kind == "hours":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise FieldError(name, f"expected a number of class hours, got {value!r}")
+        if value < 0:
+            raise FieldError(name, f"hours cannot be negative ({value})")
+        return float(value) if not float(value).is_integer() else int(value)
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FieldError(name, f"expected a whole number, got {value!r}")
+        if value < 1:
+            raise FieldError(name, f"expected a positive number, got {value}")
+        return value
+    if kind == "duties":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise FieldError(name, f"expected a list of duties, got {value!r}")
+        bad = [v for v in value if v not in DUTIES]
+        if bad:
+            raise FieldError(name, f"unknown duty {bad[0]!r} (known: {', '.join(DUTIES)})")
+        return list(value)
+    if kind == "texts":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise FieldError(name, f"expected a list of names, got {value!r}")
+        return [v.strip() for v in value]
+    # text and references
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, str) and not value.strip()):
+        raise FieldError(name, f"expected text, got {value!r}")
+    return str(value).strip()
+
+
+def _check_fields(raw: dict, specs: dict[str, Spec], what: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise FieldError(None, f"expected a mapping for {what}, got {type(raw).__name__}")
+    unknown = [k for k in raw if k not in specs]
+    if unknown:
+        raise FieldError(str(unknown[0]), f"unknown key for {what} (allowed: {', '.join(specs)})")
+    out: dict[str, Any] = {}
+    for name, spec in specs.items():
+        value = raw.get(name)
+        if value is None:
+            if spec.required:
+                raise FieldError(name, f"missing (required for {what})")
+            continue
+        out[name] = _coerce(name, spec, value)
+    return out
+
+
+def parse_registration(section: str, raw: dict, jurisdiction: str) -> Fact:
+    """A unit, person or center entry → its registration fact (id `unit:ID`, `person:ID` …)."""
+    specs = REGISTRATIONS[section]
+    fields = _check_fields(raw, specs, section[:-1] if section != "people" else "person")
+    if section == "units":
+        j = fields.setdefault("jurisdiction", jurisdiction)
+        if j not in JURISDICTIONS:
+            raise FieldError("jurisdiction", f"unknown jurisdiction {j!r} (known: {', '.join(JURISDICTIONS)})")
+    fact_type = REGISTRATION_TYPE[section]
+    return Fact(id=f"{fact_type.split('-')[0]}:{fields['id']}", type=fact_type, fields=fields)
+
+
+def parse_event(raw: dict) -> tuple[str | None, str, dict[str, Any]]:
+    """An event entry → (given id or None, type, fields). The caller derives missing ids."""
+    if not isinstance(raw, dict):
+        raise FieldError(None, f"expected a mapping for an event, got {type(raw).__name__}")
+    fact_type = raw.get("type")
+    if fact_type is None:
+        raise FieldError("type", "missing (every event has a type)")
+    if fact_type not in EVENT_TYPES:
+        raise FieldError("type", f"unknown event type {fact_type!r}")
+    specs = {**COMMON, **EVENT_TYPES[fact_type]}
+    fields = _check_fields(raw, specs, f"a {fact_type} event")
+    given_id = fields.pop("id", None)
+    fields.pop("type")
+    if fact_type == "center-annual-report-filed":
+        fields.setdefault("year", int(fields["date"][:4]))
+    return given_id, fact_type, fields
+
+
+def derive_event_id(fact_type: str, fields: dict[str, Any], occurrence: int) -> str:
+    """Id of an event given without one: from its content and its position among identical
+    events of the same file (the second identical event gets `-1`, and so on)."""
+    digest = content_hash(fact_type, fields)[:16]
+    return f"{fact_type}-{digest}" + (f"-{occurrence}" if occurrence else "")
