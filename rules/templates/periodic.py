@@ -1,0 +1,133 @@
+"""Yearly obligations: a total per year (training hours), a count per year (exchange
+activities), an annual deadline while a condition holds (the center's report by 30 Nov)."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from rules.catalogue import RuleVersion
+from rules.judgment import Instance
+from rules.view import FactView
+
+
+def _matches(fields: dict, wanted: dict | None) -> bool:
+    return all(fields.get(k) == v for k, v in (wanted or {}).items())
+
+
+def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
+    """SH-INST (八): at least `threshold` of `measure` per calendar year, counting only facts that
+    match `filter` (off-job). All of the year counts, also before the person entered duty."""
+    p = rule.parameters
+    out: list[Instance] = []
+    for pid in sorted(view.people):
+        if view.person_jurisdiction(pid) != rule.jurisdiction:
+            continue
+        intervals = view.statutory_intervals(pid, p["duties"])
+        if not intervals:
+            continue
+        records = view.of(p["fact"], pid)
+        for year in range(intervals[0].start.year if intervals[0].start != dt.date.min else view.as_of.year,
+                          view.as_of.year + 1):
+            due = dt.date(year, 12, 31)
+            if due < rule.binds_from:
+                continue
+            bound = [i for i in intervals if i.start <= due and (i.end is None or i.end >= due)]
+            if not bound:
+                continue
+            threshold = float(p["threshold"])
+            start = bound[0].start
+            if p["prorate"] and start.year == year:
+                days = (due - start).days + 1
+                threshold = math.ceil(threshold * days / (366 if year % 4 == 0 else 365) * 2) / 2
+            total = 0.0
+            excluded = 0.0
+            satisfied = None
+            used: list[str] = []
+            for f in records:
+                if f.date.year != year:
+                    continue
+                if not _matches(f.fields, p.get("filter")):
+                    excluded += float(f.fields.get(p["measure"], 0))
+                    continue
+                total += float(f.fields.get(p["measure"], 0))
+                used.append(f.id)
+                if satisfied is None and total >= threshold:
+                    satisfied = f.date
+            out.append(Instance(
+                rule=rule.id, subject=pid, subject_kind="person", jurisdiction=rule.jurisdiction,
+                period=str(year), due=due, satisfied_on=satisfied, late_possible=False,
+                unit=view.people[pid].get("unit"), facts=used,
+                values={"total": _num(total), "threshold": _num(threshold), "not_counted": _num(excluded),
+                        "year": year, "name": view.people[pid].get("name", pid)},
+            ))
+    return out
+
+
+def _num(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else x
+
+
+def _center_years(view: FactView, center_id: str) -> tuple[dict, int | None]:
+    life = view.center_life(center_id)
+    return life, (life["approval"].date.year if life["approval"] else None)
+
+
+def count_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
+    """SH-CNTR 四(二): at least `threshold` facts a year, every year from the approval year on;
+    a revoked center owes no year whose end is after the revocation."""
+    p = rule.parameters
+    out: list[Instance] = []
+    for cid in sorted(view.centers):
+        if view.center_jurisdiction(cid) != rule.jurisdiction:
+            continue
+        life, first = _center_years(view, cid)
+        if first is None:
+            continue
+        if not p["first_year_counts"]:
+            first += 1
+        held = view.of(p["fact"], cid)
+        for year in range(first, view.as_of.year + 1):
+            due = dt.date(year, 12, 31)
+            if due < rule.binds_from or (life["revoked"] and due > life["revoked"]):
+                continue
+            in_year = [f for f in held if f.date.year == year]
+            satisfied = in_year[p["threshold"] - 1].date if len(in_year) >= p["threshold"] else None
+            out.append(Instance(
+                rule=rule.id, subject=cid, subject_kind="center", jurisdiction=rule.jurisdiction,
+                period=str(year), due=due, satisfied_on=satisfied, late_possible=False,
+                unit=view.centers[cid].get("host"), facts=[f.id for f in in_year],
+                values={"count": len(in_year), "threshold": p["threshold"], "year": year,
+                        "name": view.centers[cid].get("name", cid)},
+            ))
+    return out
+
+
+def annual_deadline_while(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
+    """SH-CNTR 五(二): a report by month/day each year in which the center is under construction
+    on that day (approved, not yet accepted, not revoked before it)."""
+    p = rule.parameters
+    out: list[Instance] = []
+    for cid in sorted(view.centers):
+        if view.center_jurisdiction(cid) != rule.jurisdiction:
+            continue
+        life, first = _center_years(view, cid)
+        if first is None:
+            continue
+        reports = view.of(p["fact"], cid)
+        for year in range(first, view.as_of.year + 1):
+            due = dt.date(year, p["month"], p["day"])
+            if due < rule.binds_from or life["approval"].date > due:
+                continue
+            if life["accepted"] and life["accepted"] <= due:
+                continue
+            if life["revoked"] and life["revoked"] < due:
+                continue
+            filed = [f for f in reports if int(f.fields.get(p["match_field"], f.date.year)) == year]
+            out.append(Instance(
+                rule=rule.id, subject=cid, subject_kind="center", jurisdiction=rule.jurisdiction,
+                period=str(year), due=due, satisfied_on=filed[0].date if filed else None, late_possible=True,
+                unit=view.centers[cid].get("host"), facts=[f.id for f in filed[:1]],
+                values={"year": year, "name": view.centers[cid].get("name", cid),
+                        "filed": filed[0].date.isoformat() if filed else None},
+            ))
+    return out

@@ -1,0 +1,103 @@
+"""The work plan and the plan's targets: task milestones the division sets, a fixed deadline
+(Jiangsu's mid-term evaluation before the end of 2025), and indicator targets (SH-PLAN 一(三),
+JS-OPIN 二): 约束性 (binding) targets are obligations, 预期性 (expected) ones goals to track.
+
+Indicator and evaluation rules bind a jurisdiction once its division keeps a work plan in the
+record (a published plan of that jurisdiction): before that nobody is answerable in metrolex."""
+from __future__ import annotations
+
+import datetime as dt
+import operator
+
+from rules.catalogue import RuleVersion
+from rules.judgment import Instance
+from rules.view import FactView
+
+COMPARATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "=": operator.eq,
+               "~": operator.ge}
+
+
+def _division(view: FactView, jurisdiction: str) -> str | None:
+    for uid, unit in sorted(view.units.items()):
+        if unit.get("kind") == "regulator" and unit.get("jurisdiction") == jurisdiction:
+            return uid
+    return None
+
+
+def milestone(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
+    p = rule.parameters
+    out: list[Instance] = []
+    for m in view.by_type.get(p["trigger"], []):
+        plan = view.plans.get(m.fields["plan"])
+        if plan is None or plan.get("jurisdiction") != rule.jurisdiction:
+            continue
+        number = int(m.fields["task"])
+        task = next((t for t in plan["tasks"] if int(t["number"]) == number), None)
+        if task is None:
+            continue
+        due = dt.date.fromisoformat(m.fields["due"])
+        if due < rule.binds_from:
+            continue
+        subject = f"{m.fields['plan']}/{number}"
+        done = None
+        for kind in p["answers"]:
+            for f in view.of(kind, m.fields["plan"]):
+                if int(f.fields.get("task", -1)) != number or f.date < m.date:
+                    continue
+                if kind == "task-progress-reported" and f.fields.get("milestone") != m.fields["name"]:
+                    continue
+                if done is None or (f.date, f.seq) < (done.date, done.seq):
+                    done = f
+        out.append(Instance(
+            rule=rule.id, subject=subject, subject_kind="task", jurisdiction=rule.jurisdiction,
+            period=m.fields["name"], trigger=m.id, due=due, satisfied_on=done.date if done else None,
+            late_possible=True, unit=(task.get("leads") or [None])[0],
+            facts=[m.id] + ([done.id] if done else []),
+            values={"title": task.get("title", ""), "milestone": m.fields["name"],
+                    "leads": task.get("leads", []), "supporting": task.get("supporting", [])},
+        ))
+    return out
+
+
+def _tracked(view: FactView, jurisdiction: str) -> bool:
+    return any(p.get("jurisdiction") == jurisdiction for p in view.plans.values())
+
+
+def fixed_deadline(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
+    p = rule.parameters
+    if not _tracked(view, rule.jurisdiction):
+        return []
+    due = dt.date.fromisoformat(str(p["due"]))
+    if due < rule.binds_from:
+        return []
+    done = [f for f in view.by_type.get(p["fact"], [])
+            if f.jurisdiction == rule.jurisdiction and all(f.fields.get(k) == v for k, v in (p.get("match") or {}).items())]
+    return [Instance(
+        rule=rule.id, subject=rule.jurisdiction, subject_kind="jurisdiction", jurisdiction=rule.jurisdiction,
+        period=str(due.year), due=due, satisfied_on=done[0].date if done else None, late_possible=True,
+        unit=_division(view, rule.jurisdiction), facts=[f.id for f in done[:1]], values={})]
+
+
+def indicator_target(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
+    p = rule.parameters
+    if not _tracked(view, rule.jurisdiction):
+        return []
+    due = dt.date.fromisoformat(str(p["due"]))
+    reports = [f for f in view.by_type.get(p["fact"], []) if f.jurisdiction == rule.jurisdiction]
+    out: list[Instance] = []
+    for target in p["targets"]:
+        mine = [f for f in reports if f.fields.get("indicator") == target["id"]]
+        compare = COMPARATORS[target.get("comparator", ">=")]
+        reached = next((f for f in mine if compare(float(f.fields["value"]), float(target["target"]))), None)
+        latest = mine[-1] if mine else None
+        binding = target.get("attribute") == "约束性"
+        out.append(Instance(
+            rule=rule.id, subject=f"{rule.jurisdiction}:{target['id']}", subject_kind="indicator",
+            jurisdiction=rule.jurisdiction, period=str(due.year), due=due,
+            satisfied_on=reached.date if reached else None, late_possible=not binding,
+            unit=_division(view, rule.jurisdiction), facts=[f.id for f in mine],
+            values={"name": target["name"], "target": target["target"], "unit_of_measure": target.get("unit", ""),
+                    "attribute": target.get("attribute"), "binding": binding,
+                    "latest": latest.fields["value"] if latest else None},
+        ))
+    return out
