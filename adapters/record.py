@@ -332,3 +332,17 @@ class RecordService:
             q = q.where(facts.c.recorded_at <= known_at)
         with self.store.reading() as session:
             return [dict(r._mapping, fields=json.loads(r.payload)) for r in session.execute(q.order_by(facts.c.seq))]
+
+
+def rows_in_memory(doc: FactsDocument, recorded_at: str = "1970-01-01T00:00:00.000000+00:00",
+                   start_seq: int = 1) -> list[dict]:
+    """The read-model rows a document would produce, without a store (for pure evaluation in
+    tests and previews). References are not checked here; `RecordService.load` checks them."""
+    rows = []
+    for seq, loc in enumerate(_order(facts_of(doc)), start=start_seq):
+        fact = loc.fact
+        rows.append({"seq": seq, "fact_id": fact.id, "type": fact.type, "date": fact.date,
+                     "subject": fact.subject, "refers": fact.fields.get("refers_to") or fact.fields.get("retracts"),
+                     "fields": json.loads(canonical_json(fact.fields)), "jurisdiction": loc.jurisdiction,
+                     "recorded_at": recorded_at})
+    return rows

@@ -76,6 +76,31 @@ outbox = Table(
     Index("outbox_key_channel", "notice_key", "channel", "address", unique=True),
 )
 
+notices = Table(
+    "notices", metadata,
+    Column("key", String(400), primary_key=True),
+    Column("rule", String(64), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("recipient", String(200), nullable=False),
+    Column("copy_to", Text, nullable=False),
+    Column("due", String(10), nullable=False),
+    Column("as_of", String(10), nullable=False),
+    Column("issued_at", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("notices_recipient_idx", "recipient"),
+)
+
+sweeps = Table(
+    "sweeps", metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("as_of", String(10), nullable=False),
+    Column("ran_at", String(32), nullable=False),
+    Column("issued", Integer, nullable=False),
+    Column("by", String(200)),
+)
+
 EVENTS_TABLE = "record_events"
 GENESIS = "0" * 64
 
@@ -170,7 +195,7 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(7311001)"))
             conn.execute(text(ddl))
-            for table in (EVENTS_TABLE, "record_chain", "facts"):
+            for table in (EVENTS_TABLE, "record_chain", "facts", "notices"):
                 conn.execute(text(f"DROP TRIGGER IF EXISTS metrolex_append_only ON {table}"))
                 conn.execute(text(
                     f"CREATE TRIGGER metrolex_append_only BEFORE UPDATE OR DELETE ON {table} "

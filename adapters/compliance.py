@@ -1,0 +1,78 @@
+"""Compliance queries: check, replay, explain, history — the read side over the record."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from adapters.record import RecordService
+from rules.calendar import WorkdayCalendar
+from rules.catalogue import Catalogue
+from rules.evaluate import evaluate
+from rules.judgment import JudgingEngine, Judgment
+
+
+@dataclass
+class Filters:
+    units: set[str] | None = None
+    rules: set[str] | None = None
+    statuses: set[str] | None = None
+    subjects: set[str] | None = None
+
+    def keep(self, j: Judgment) -> bool:
+        return ((not self.units or j.unit in self.units or j.subject in self.units)
+                and (not self.rules or j.rule in self.rules)
+                and (not self.statuses or j.status in self.statuses)
+                and (not self.subjects or j.subject in self.subjects))
+
+
+class ComplianceService:
+    def __init__(self, record: RecordService, catalogue: Catalogue, calendar: WorkdayCalendar,
+                 engine: JudgingEngine) -> None:
+        self.record, self.catalogue, self.calendar, self.engine = record, catalogue, calendar, engine
+
+    def check(self, as_of: dt.date, known_at: str | None = None, filters: Filters | None = None,
+              lang: str = "zh", rows: list[dict] | None = None) -> list[Judgment]:
+        rows = self.record.fact_rows(known_at) if rows is None else rows
+        rules = self.catalogue.in_force(as_of, filters.rules if filters and filters.rules else None)
+        judgments = evaluate(rows, as_of, rules, self.calendar, self.engine, lang)
+        return [j for j in judgments if filters is None or filters.keep(j)]
+
+    def replay(self, as_of: dt.date, known_at: str | None, lang: str = "zh") -> dict:
+        rows = self.record.fact_rows(known_at)
+        judgments = self.check(as_of, known_at, lang=lang, rows=rows)
+        used = {f for j in judgments for f in j.facts}
+        return {
+            "as_of": as_of.isoformat(), "known_at": known_at,
+            "rule_versions": [v.summary() for v in self.catalogue.in_force(as_of)],
+            "judgments": [j.to_json() for j in judgments],
+            "events": [{"id": r["fact_id"], "type": r["type"], "date": r["date"], "recorded_at": r["recorded_at"],
+                        "fields": r["fields"]} for r in rows if r["fact_id"] in used or r["type"] == "event-retracted"],
+        }
+
+    def explain(self, as_of: dt.date, rule: str, subject: str, period: str | None, known_at: str | None,
+                lang: str = "zh") -> list[dict]:
+        rows = self.record.fact_rows(known_at)
+        by_id = {r["fact_id"]: r for r in rows}
+        out = []
+        for j in self.check(as_of, known_at, Filters(rules={rule}, subjects={subject}), lang, rows):
+            if period and j.period != period and j.trigger != period:
+                continue
+            version = next(v for v in self.catalogue.in_force(as_of) if v.id == j.rule)
+            out.append({
+                "judgment": j.to_json(),
+                "rule": version.summary() | {"quote": version.citation.get("quote"),
+                                             "choices": list(version.choices)},
+                "events": [{"id": f, "type": by_id[f]["type"], "date": by_id[f]["date"],
+                            "recorded_at": by_id[f]["recorded_at"], "fields": by_id[f]["fields"]}
+                           for f in j.facts if f in by_id],
+                "computation": j.explanation,
+            })
+        return out
+
+    def history(self, subject: str) -> list[dict]:
+        rows = self.record.fact_rows()
+        retracted = {r["refers"]: r["fact_id"] for r in rows if r["type"] == "event-retracted"}
+        mine = [r for r in rows if r["subject"] == subject or r["fields"].get("host") == subject
+                or (r["type"] == "event-retracted" and r["refers"] in {x["fact_id"] for x in rows if x["subject"] == subject})]
+        return [{"id": r["fact_id"], "type": r["type"], "date": r["date"], "recorded_at": r["recorded_at"],
+                 "retracted_by": retracted.get(r["fact_id"]), "fields": r["fields"]} for r in mine]
