@@ -37,11 +37,13 @@ def _declare():
         def _run(self):  # no background dispatch or timer threads
             pass
 
-    sink: dict = {"results": None, "errors": None}
+    sink: dict = {"results": None, "errors": None, "fail_on": None}
 
     def record(status):
         def action(c):
             try:
+                if sink.get("fail_on") == c.m.key:  # test hook: a real exception inside a real action
+                    raise RuntimeError(f"injected failure judging {c.m.key}")
                 sink["results"].setdefault(c.m.key, []).append(status)
             except BaseException as exc:  # never swallowed: reported to the caller
                 sink["errors"].append(repr(exc))
@@ -99,6 +101,8 @@ class DurableEngine:
             rt["sink"]["results"], rt["sink"]["errors"] = None, None
 
     def judge_all(self, cases: list[Case]) -> dict[str, str]:
+        if not cases:
+            return {}
         keys = [c.key for c in cases]
         if len(set(keys)) != len(keys):
             raise DurableEngineError("instance keys must be unique: durable_rules deduplicates identical facts")

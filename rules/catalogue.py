@@ -159,10 +159,11 @@ def parse_rule(text: str, file: str = "<rule>") -> RuleVersion:
             eff_to = _as_date(eff["to"])
             if eff_to is None:
                 errors.append((_line(eff, "to"), f"effective.to is not a date: {eff['to']!r}"))
-        raw_binds = eff.get("binds_instances_due_from", raw_from)
+        raw_binds = eff.get("binds_instances_due_from")
         binds_from = _as_date(raw_binds) if raw_binds is not None else None
         if raw_binds is not None and binds_from is None:
-            errors.append((_line(eff, "binds_instances_due_from"), f"not a date: {raw_binds!r}"))
+            errors.append((_line(eff, "binds_instances_due_from"),
+                           f"effective.binds_instances_due_from is not a date: {raw_binds!r}"))
         if eff_from and eff_to and eff_to < eff_from:
             errors.append((_line(eff, "to"), "effective.to is before effective.from"))
     binds = need(doc, "binds", dict)

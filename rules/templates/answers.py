@@ -74,7 +74,10 @@ def deadline_after_trigger(rule: RuleVersion, view: FactView, calendar: WorkdayC
         if view.center_jurisdiction(cid) != rule.jurisdiction:
             continue
         life = view.center_life(cid)
-        triggers = view.of(p["trigger"], cid)
+        # The guideline binds centers approved for construction (批准筹建后): nothing is owed for
+        # what happened to an applicant before its approval.
+        approval = life["approval"]
+        triggers = [t for t in view.of(p["trigger"], cid) if approval is not None and t.date >= approval.date]
         if not triggers:
             continue
         matched = match_answers(triggers, view.of(p["answer"], cid),

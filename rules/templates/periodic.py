@@ -26,8 +26,9 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
         if not intervals:
             continue
         records = view.of(p["fact"], pid)
-        for year in range(intervals[0].start.year if intervals[0].start != dt.date.min else view.as_of.year,
-                          view.as_of.year + 1):
+        # A person registered without a start date is bound from the rule's first owed year.
+        first = intervals[0].start.year if intervals[0].start != dt.date.min else rule.binds_from.year
+        for year in range(first, view.as_of.year + 1):
             due = dt.date(year, 12, 31)
             if due < rule.binds_from:
                 continue

@@ -1,0 +1,64 @@
+"""durable_rules behind the judging interface: its known hazards never reach a judgment."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from adapters.durable_engine import DurableEngine, DurableEngineError, _runtime_once
+from rules.judgment import Case, ReferenceEngine, judge
+
+BASE = dt.date(2024, 6, 30).toordinal()
+
+
+def _cases(n: int, seed: int = 1, prefix: str = "k") -> list[Case]:
+    rnd = random.Random(seed)
+    out = []
+    for i in range(n):
+        due = BASE + rnd.randint(-40, 40)
+        satisfied = rnd.choice([0, 0, due + rnd.randint(-30, 30)])
+        out.append(Case(f"{prefix}{i}", BASE, due, satisfied, rnd.random() < 0.5))
+    return out
+
+
+def test_thousands_of_subjects_in_one_run_are_all_judged_like_the_reference():
+    cases = _cases(12_000)
+    assert DurableEngine().judge_all(cases) == ReferenceEngine().judge_all(cases)
+
+
+def test_more_evaluations_than_live_state_contexts_leak_nothing():
+    engine = DurableEngine()
+    cases = _cases(3)
+    for _ in range(1_100):  # > 1,024: each evaluation's state is deleted
+        assert engine.judge_all(cases) == {c.key: judge(c) for c in cases}
+
+
+def test_identical_facts_for_different_subjects_are_not_deduplicated():
+    same = [Case(f"training-hours|p{i}|2023|", BASE, BASE - 1, 0, False) for i in range(2_000)]
+    result = DurableEngine().judge_all(same)
+    assert len(result) == 2_000 and set(result.values()) == {"breached"}
+
+
+def test_an_exception_inside_an_action_fails_the_evaluation_instead_of_vanishing():
+    rt = _runtime_once()
+    cases = _cases(50)
+    rt["sink"]["fail_on"] = cases[17].key
+    try:
+        with pytest.raises(DurableEngineError, match="injected failure"):
+            DurableEngine().judge_all(cases)
+    finally:
+        rt["sink"]["fail_on"] = None
+    assert DurableEngine().judge_all(cases) == ReferenceEngine().judge_all(cases)
+
+
+def test_duplicate_instance_keys_are_refused_up_front():
+    with pytest.raises(DurableEngineError):
+        DurableEngine().judge_all([Case("a", BASE, BASE, 0, True), Case("a", BASE, BASE + 1, 0, True)])
+
+
+def test_no_durable_timer_threads_run():
+    import threading
+    DurableEngine().judge_all(_cases(10))
+    names = [t.name for t in threading.enumerate()]
+    assert not any(type(t).__name__ == "Timer" for t in threading.enumerate()), names

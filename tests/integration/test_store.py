@@ -1,0 +1,142 @@
+"""The record on a real store — one shared test case, run on SQLite and on PostgreSQL."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from sqlalchemy import text
+
+from adapters import audit
+from adapters.facts_file import FileError, read_facts_file
+
+
+def _snapshot(app) -> str:
+    """A digest of every stored row of the record's tables (to prove nothing changed)."""
+    h = hashlib.sha256()
+    with app.store.engine.connect() as conn:
+        for table in ("record_events", "record_chain", "facts"):
+            for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1")):
+                h.update(repr(tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)).encode())
+    return h.hexdigest()
+
+
+def test_a_contract_file_loads_and_loading_it_again_records_nothing(store_url, make_app, contract_example):
+    app = make_app(store_url)
+    first = app.record.load(read_facts_file(contract_example))
+    assert first.recorded == 24 and first.repeated == 0
+    before = _snapshot(app)
+    second = app.record.load(read_facts_file(contract_example))
+    assert second.recorded == 0 and second.repeated == 24
+    assert _snapshot(app) == before
+    assert audit.verify(app.store).ok
+
+
+BAD_AFTER_GOOD = """units:
+  - {id: u1, name: 单位, kind: institute, lead_lab_since: 2023-01-01}
+events:
+  - {id: ok-1, type: comparison-organized, date: 2023-06-10, unit: u1}
+  - {id: bad-1, type: comparison-organized, date: 2023-06-11, unit: nobody}
+"""
+
+
+def test_a_bad_record_after_good_ones_stores_nothing(store_url, make_app, write_facts, contract_example):
+    app = make_app(store_url)
+    app.record.load(read_facts_file(contract_example))
+    before = _snapshot(app)
+    with pytest.raises(FileError) as err:
+        app.record.load(read_facts_file(write_facts(BAD_AFTER_GOOD)))
+    assert err.value.line == 5 and err.value.field == "unit" and "unknown unit" in err.value.message
+    assert _snapshot(app) == before
+
+
+def test_the_same_id_with_other_content_is_refused(store_url, make_app, write_facts, contract_example):
+    app = make_app(store_url)
+    app.record.load(read_facts_file(contract_example))
+    before = _snapshot(app)
+    changed = "events:\n  - {id: ev-t1, type: training-recorded, date: 2023-03-02, person: p-001, hours: 9, off_job: true}\n"
+    with pytest.raises(FileError) as err:
+        app.record.load(read_facts_file(write_facts(changed)))
+    assert "already recorded with different content" in err.value.message
+    assert _snapshot(app) == before
+
+
+def test_answers_must_name_an_event_of_the_right_kind_and_center(store_url, make_app, write_facts, contract_example):
+    app = make_app(store_url)
+    app.record.load(read_facts_file(contract_example))
+    wrong = "events:\n  - {type: center-major-event-notified, date: 2023-10-09, center: c-icv, refers_to: ev-ro1}\n"
+    with pytest.raises(FileError) as err:
+        app.record.load(read_facts_file(write_facts(wrong)))
+    assert err.value.field == "refers_to"
+
+
+def test_a_retraction_in_a_later_file_hides_the_fact_for_every_as_of_date(store_url, make_app, write_facts,
+                                                                           contract_example, clock):
+    import datetime as dt
+    app = make_app(store_url)
+    app.record.load(read_facts_file(contract_example))
+    clock.advance(days=1)
+    app.record.load(read_facts_file(write_facts(
+        "events:\n  - {id: r-t1, type: event-retracted, date: 2024-01-06, retracts: ev-t1, reason: 录入错误}\n")))
+    j = [j for j in app.compliance.check(dt.date(2023, 12, 31)) if j.rule == "training-hours" and j.subject == "p-001"][0]
+    assert j.values["total"] == 0
+    known_before = "2024-01-05T12:00:00+00:00"
+    from adapters.timeparse import parse_known_at
+    old = [j for j in app.compliance.check(dt.date(2023, 12, 31), parse_known_at(known_before))
+           if j.rule == "training-hours" and j.subject == "p-001"][0]
+    assert old.values["total"] == 8
+
+
+def test_the_chain_detects_a_changed_byte(store_url, make_app, contract_example):
+    app = make_app(store_url)
+    app.record.load(read_facts_file(contract_example))
+    assert audit.verify(app.store).ok
+    with app.store.engine.begin() as conn:
+        if not app.store.is_sqlite:
+            conn.execute(text("ALTER TABLE record_events DISABLE TRIGGER metrolex_append_only"))
+        state = bytearray(conn.execute(text("SELECT state FROM record_events WHERE id = 4")).scalar())
+        state[len(state) // 2] ^= 0x01  # one bit of one byte
+        conn.execute(text("UPDATE record_events SET state = :s WHERE id = 4"), {"s": bytes(state)})
+    result = audit.verify(app.store)
+    assert not result.ok and result.first_bad == 4
+
+
+def test_the_chain_detects_a_deleted_event(store_url, make_app, contract_example):
+    app = make_app(store_url)
+    app.record.load(read_facts_file(contract_example))
+    with app.store.engine.begin() as conn:
+        if not app.store.is_sqlite:
+            conn.execute(text("ALTER TABLE record_events DISABLE TRIGGER metrolex_append_only"))
+        conn.execute(text("DELETE FROM record_events WHERE id = 7"))
+    result = audit.verify(app.store)
+    assert not result.ok and result.first_bad == 7
+
+
+def test_a_seal_verifies_and_a_rewritten_history_does_not(store_url, make_app, contract_example, write_facts):
+    app = make_app(store_url)
+    app.record.load(read_facts_file(contract_example))
+    head = audit.seal(app.store, "now")
+    app.record.load(read_facts_file(write_facts(
+        "events:\n  - {type: exchange-activity-held, date: 2023-09-01, center: c-icv}\n")))
+    assert audit.verify_against(app.store, head).ok  # the record grew; its sealed prefix is intact
+    forged = dict(head, root_hash="00" * 32)
+    assert not audit.verify_against(app.store, forged).ok
+
+
+@pytest.mark.postgres
+def test_postgresql_refuses_update_and_delete_on_the_record(pg_database, make_app, contract_example):
+    app = make_app(pg_database)
+    app.record.load(read_facts_file(contract_example))
+    for statement in ("UPDATE record_events SET topic = 'x' WHERE id = 1", "DELETE FROM facts WHERE seq = 1",
+                      "UPDATE record_chain SET link = 'x'"):
+        with pytest.raises(Exception) as err:
+            with app.store.engine.begin() as conn:
+                conn.execute(text(statement))
+        assert "append-only" in str(err.value)
+
+
+def test_aggregates_replay_from_the_store(store_url, make_app, contract_example):
+    from domain.center import Center
+    app = make_app(store_url)
+    app.record.load(read_facts_file(contract_example))
+    center = app.store.app.repository.get(Center.create_id("c-icv"))
+    assert center.revoked_on == "2026-09-01" and center.major_events == ["ev-me1"]

@@ -1,0 +1,96 @@
+"""Differential: the durable_rules engine and the reference engine give identical judgments —
+on the golden facts and on a randomized corpus of facts (hypothesis)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters.durable_engine import DurableEngine
+from rules.calendar import WorkdayCalendar
+from rules.catalogue import Catalogue
+from rules.evaluate import evaluate
+from rules.judgment import ReferenceEngine
+
+CAT = Catalogue.bundled()
+CAL = WorkdayCalendar.bundled()
+DAY0 = dt.date(2022, 6, 1)
+
+
+def _row(seq, fact_id, type_, fields, date=None, refers=None):
+    return {"seq": seq, "fact_id": fact_id, "type": type_, "date": date, "subject": fields.get("person") or fields.get("center") or fields.get("unit") or fields.get("id"),
+            "refers": refers, "fields": dict(fields, **({"date": date} if date else {})), "jurisdiction": "shanghai",
+            "recorded_at": "2024-01-01T00:00:00.000000+00:00"}
+
+
+days = st.integers(min_value=0, max_value=1600).map(lambda n: (DAY0 + dt.timedelta(days=n)).isoformat())
+
+
+@st.composite
+def corpora(draw):
+    rows = [_row(1, "unit:u1", "unit-registered", {"id": "u1", "name": "u", "kind": "district-institute",
+                                                   "jurisdiction": "shanghai", "lead_lab_since": draw(days)}),
+            _row(2, "center:c1", "center-registered", {"id": "c1", "name": "c", "host": "u1"})]
+    n_people = draw(st.integers(1, 4))
+    for i in range(n_people):
+        rows.append(_row(len(rows) + 1, f"person:p{i}", "person-registered",
+                         {"id": f"p{i}", "name": "p", "unit": "u1", "since": draw(days),
+                          "duties": [draw(st.sampled_from(["mandatory-verification", "type-evaluation", "other"]))]}))
+    seq = len(rows)
+    for j in range(draw(st.integers(0, 25))):
+        seq += 1
+        kind = draw(st.sampled_from(["training", "comparison", "approve", "major", "notify", "order", "complete",
+                                     "fail", "report", "exchange", "accept", "revoke", "duties-ended"]))
+        d = draw(days)
+        p = f"p{draw(st.integers(0, n_people - 1))}"
+        fid = f"e{seq}"
+        if kind == "training":
+            rows.append(_row(seq, fid, "training-recorded", {"person": p, "hours": draw(st.sampled_from([2, 4, 8, 15.5, 16])),
+                                                                "off_job": draw(st.booleans())}, d))
+        elif kind == "comparison":
+            rows.append(_row(seq, fid, "comparison-organized", {"unit": "u1"}, d))
+        elif kind == "approve":
+            rows.append(_row(seq, fid, "center-approved", {"center": "c1", "construction_years": draw(st.sampled_from([2, 3]))}, d))
+        elif kind == "major":
+            rows.append(_row(seq, fid, "center-major-event", {"center": "c1"}, d))
+        elif kind == "notify":
+            rows.append(_row(seq, fid, "center-major-event-notified", {"center": "c1"}, d))
+        elif kind == "order":
+            rows.append(_row(seq, fid, "rectification-ordered", {"center": "c1", "deadline": draw(days)}, d))
+        elif kind == "complete":
+            rows.append(_row(seq, fid, "rectification-completed", {"center": "c1"}, d))
+        elif kind == "fail":
+            rows.append(_row(seq, fid, "rectification-failed", {"center": "c1"}, d))
+        elif kind == "report":
+            rows.append(_row(seq, fid, "center-annual-report-filed", {"center": "c1", "year": int(d[:4])}, d))
+        elif kind == "exchange":
+            rows.append(_row(seq, fid, "exchange-activity-held", {"center": "c1"}, d))
+        elif kind == "accept":
+            rows.append(_row(seq, fid, "center-accepted", {"center": "c1"}, d))
+        elif kind == "revoke":
+            rows.append(_row(seq, fid, "center-revoked", {"center": "c1"}, d))
+        else:
+            rows.append(_row(seq, fid, "person-duties-ended", {"person": p}, d))
+    return rows
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=corpora(), as_of=days)
+def test_durable_and_reference_agree_on_random_records(rows, as_of):
+    day = dt.date.fromisoformat(as_of)
+    rules = CAT.in_force(day)
+    ref = [j.to_json() for j in evaluate(rows, day, rules, CAL, ReferenceEngine())]
+    dur = [j.to_json() for j in evaluate(rows, day, rules, CAL, DurableEngine())]
+    assert dur == ref
+
+
+def test_durable_and_reference_agree_on_the_contract_example(contract_example):
+    from adapters.facts_file import read_facts_file
+    from adapters.record import rows_in_memory
+    rows = rows_in_memory(read_facts_file(contract_example))
+    for as_of in ("2023-10-11", "2023-12-31", "2024-07-01", "2026-11-23"):
+        day = dt.date.fromisoformat(as_of)
+        rules = CAT.in_force(day)
+        assert [j.to_json() for j in evaluate(rows, day, rules, CAL, DurableEngine())] == \
+               [j.to_json() for j in evaluate(rows, day, rules, CAL, ReferenceEngine())]

@@ -1,0 +1,117 @@
+"""The facts vocabulary: every refusal names its field; ids are derived deterministically."""
+import pytest
+
+from adapters.facts_file import FileError, read_facts_file
+from adapters.record import facts_of
+from domain.facts import FieldError, derive_event_id, parse_event, parse_registration
+
+
+def test_an_event_with_all_fields_becomes_a_fact():
+    given, t, fields = parse_event({"id": "ev-1", "type": "training-recorded", "date": "2023-03-02",
+                                    "person": "p-1", "hours": 8, "off_job": True})
+    assert (given, t) == ("ev-1", "training-recorded")
+    assert fields == {"date": "2023-03-02", "person": "p-1", "hours": 8, "off_job": True}
+
+
+@pytest.mark.parametrize("raw,field,words", [
+    ({"type": "no-such-type", "date": "2023-01-01"}, "type", "unknown event type"),
+    ({"type": "training-recorded", "date": "2023-02-30", "person": "p", "hours": 1, "off_job": True}, "date", "not a real calendar date"),
+    ({"type": "training-recorded", "date": "2023-1-5", "person": "p", "hours": 1, "off_job": True}, "date", "YYYY-MM-DD"),
+    ({"type": "training-recorded", "date": "2023-01-05", "person": "p", "hours": -1, "off_job": True}, "hours", "negative"),
+    ({"type": "training-recorded", "date": "2023-01-05", "person": "p", "hours": 1, "off_job": "yes"}, "off_job", "true or false"),
+    ({"type": "training-recorded", "date": "2023-01-05", "person": "p", "hours": 1}, "off_job", "missing"),
+    ({"type": "training-recorded", "date": "2023-01-05", "person": "p", "hours": 1, "off_job": True, "colour": "red"}, "colour", "unknown key"),
+    ({"type": "person-duties-changed", "date": "2023-01-05", "person": "p", "duties": ["juggling"]}, "duties", "unknown duty"),
+    ({"type": "center-approved", "date": "2023-01-05", "center": "c", "construction_years": 0}, "construction_years", "positive"),
+])
+def test_a_bad_event_is_refused_naming_the_field(raw, field, words):
+    with pytest.raises(FieldError) as err:
+        parse_event(raw)
+    assert err.value.field == field
+    assert words in err.value.message
+
+
+def test_registrations_get_prefixed_ids_and_the_file_jurisdiction():
+    f = parse_registration("units", {"id": "u1", "name": "单位", "kind": "institute"}, "jiangsu")
+    assert f.id == "unit:u1" and f.fields["jurisdiction"] == "jiangsu"
+    with pytest.raises(FieldError):
+        parse_registration("units", {"id": "u1", "name": "单位", "kind": "institute", "jurisdiction": "mars"}, "shanghai")
+
+
+def test_derived_ids_depend_on_content_and_position_among_identical_events():
+    fields = {"date": "2023-01-01", "unit": "u1"}
+    a0 = derive_event_id("comparison-organized", fields, 0)
+    a1 = derive_event_id("comparison-organized", fields, 1)
+    b0 = derive_event_id("comparison-organized", {"date": "2023-01-02", "unit": "u1"}, 0)
+    assert len({a0, a1, b0}) == 3
+    assert a0 == derive_event_id("comparison-organized", dict(fields), 0)
+
+
+def test_yaml_1_2_yes_is_not_a_boolean(tmp_path):
+    p = tmp_path / "f.yaml"
+    p.write_text("events:\n  - {type: training-recorded, date: 2023-01-05, person: p, hours: 1, off_job: yes}\n")
+    with pytest.raises(FileError) as err:
+        facts_of(read_facts_file(p))
+    assert err.value.line == 2 and err.value.field == "off_job"
+
+
+def test_two_identical_events_without_ids_are_two_facts(tmp_path):
+    p = tmp_path / "f.yaml"
+    p.write_text("events:\n"
+                 "  - {type: comparison-organized, date: 2023-06-10, unit: u1}\n"
+                 "  - {type: comparison-organized, date: 2023-06-10, unit: u1}\n")
+    ids = [loc.fact.id for loc in facts_of(read_facts_file(p))]
+    assert len(ids) == 2 and len(set(ids)) == 2
+
+
+def test_the_same_id_twice_in_a_file_with_other_content_is_refused(tmp_path):
+    p = tmp_path / "f.yaml"
+    p.write_text("events:\n"
+                 "  - {id: e1, type: comparison-organized, date: 2023-06-10, unit: u1}\n"
+                 "  - {id: e1, type: comparison-organized, date: 2023-06-11, unit: u1}\n")
+    with pytest.raises(FileError) as err:
+        facts_of(read_facts_file(p))
+    assert err.value.line == 3
+
+
+@pytest.mark.parametrize("text,line", [
+    ("events: [\n  {type: x\n", 3),
+    ("units:\n  - {id: a, name: b, kind: c}\n bad: indentation\n", 3),
+])
+def test_broken_yaml_names_a_line(tmp_path, text, line):
+    p = tmp_path / "f.yaml"
+    p.write_text(text)
+    with pytest.raises(FileError) as err:
+        read_facts_file(p)
+    assert "broken YAML" in err.value.message
+    assert err.value.line is not None
+
+
+def test_csv_register_rows_become_training_events(tmp_path):
+    p = tmp_path / "register.csv"
+    p.write_text("person,date,hours,off-job,course\np-1,2023-03-02,8,是,计量法规\np-1,2023-04-02,4.5,false,\n",
+                 encoding="utf-8")
+    facts = [loc.fact for loc in facts_of(read_facts_file(p))]
+    assert [f.fields["hours"] for f in facts] == [8, 4.5]
+    assert [f.fields["off_job"] for f in facts] == [True, False]
+
+
+def test_a_bad_csv_row_names_its_row_and_field(tmp_path):
+    p = tmp_path / "register.csv"
+    p.write_text("person,date,hours,off-job\np-1,2023-03-02,8,true\np-1,2023-03-40,8,true\n", encoding="utf-8")
+    with pytest.raises(FileError) as err:
+        facts_of(read_facts_file(p))
+    assert err.value.line == 3 and err.value.field == "date"
+
+
+def test_xlsx_register(tmp_path):
+    from openpyxl import Workbook
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["person", "date", "hours", "off-job", "course"])
+    ws.append(["p-1", "2023-03-02", 8, True, "培训"])
+    ws.append(["p-2", "2023-03-03", 2, False, None])
+    p = tmp_path / "register.xlsx"
+    wb.save(p)
+    facts = [loc.fact for loc in facts_of(read_facts_file(p))]
+    assert [(f.fields["person"], f.fields["off_job"]) for f in facts] == [("p-1", True), ("p-2", False)]
