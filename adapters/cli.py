@@ -16,8 +16,7 @@ EXIT_OK, EXIT_PROBLEM, EXIT_INPUT = 0, 1, 2
 STATUS_COLORS = {"met": "32", "met-late": "36", "open": "37", "overdue": "33", "breached": "31"}
 
 
-class UsageError(Exception):
-    pass
+from adapters.timeparse import InputError as UsageError  # noqa: E402  (one class, however cli is run)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -171,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     from rules.catalogue import RuleFileError
     try:
         return commands.run(args)
-    except (FileError, InputError, RuleFileError, UsageError) as exc:
+    except (FileError, InputError, RuleFileError) as exc:
         print(f"metrolex: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
