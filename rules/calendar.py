@@ -21,6 +21,7 @@ class WorkingDayCount:
     unknown_years: tuple[int, ...]
     holidays_skipped: tuple[tuple[dt.date, str], ...]
     makeup_days_counted: tuple[tuple[dt.date, str], ...]
+    holiday_runs: tuple[tuple[dt.date, dt.date], ...] = ()  # consecutive rest days that include a holiday
 
 
 @dataclass
@@ -65,6 +66,8 @@ class WorkdayCalendar:
         unknown: set[int] = set()
         skipped: list[tuple[dt.date, str]] = []
         makeup: list[tuple[dt.date, str]] = []
+        runs: list[tuple[dt.date, dt.date]] = []
+        run: list[dt.date] = []
         while counted < n:
             day += dt.timedelta(days=1)
             if not self.is_known(day):
@@ -73,9 +76,14 @@ class WorkdayCalendar:
                 counted += 1
                 if day in self.makeup_workdays:
                     makeup.append((day, self.makeup_workdays[day]))
-            elif day in self.holidays:
-                skipped.append((day, self.holidays[day]))
-        return WorkingDayCount(day, bool(unknown), tuple(sorted(unknown)), tuple(skipped), tuple(makeup))
+                if run and any(d in self.holidays for d in run):
+                    runs.append((run[0], run[-1]))
+                run = []
+            else:
+                run.append(day)
+                if day in self.holidays:
+                    skipped.append((day, self.holidays[day]))
+        return WorkingDayCount(day, bool(unknown), tuple(sorted(unknown)), tuple(skipped), tuple(makeup), tuple(runs))
 
 
 def _date(value: Any) -> dt.date:

@@ -17,18 +17,26 @@ def _fmt_days(days, lang: str) -> str:
         return ""
     if lang == "zh":
         return "、".join(f"{d.month}月{d.day}日" for d, _ in days)
-    return ", ".join(d.strftime("%d %b") for d, _ in days)
+    return ", ".join(d.strftime("%-d %b") for d, _ in days)
+
+
+def _runs(runs, lang: str) -> str:
+    def one(a: dt.date, b: dt.date) -> str:
+        if lang == "zh":
+            return f"{a.month}月{a.day}日" if a == b else f"{a.month}月{a.day}日至{b.month}月{b.day}日"
+        return a.strftime("%-d %b") if a == b else f"{a.strftime('%-d %b')}–{b.strftime('%-d %b')}"
+    return ("、" if lang == "zh" else ", ").join(one(a, b) for a, b in runs)
 
 
 def _working_days_detail(start: dt.date, n: int, count) -> dict[str, str]:
     zh = f"{start.isoformat()}后第{n}个工作日(当日不计)"
     en = f"{n} working days after {start.isoformat()} (that day not counted)"
-    if count.holidays_skipped:
-        zh += f":{_fmt_days(count.holidays_skipped, 'zh')}为法定节假日"
-        en += f": {_fmt_days(count.holidays_skipped, 'en')} are public holidays"
+    if count.holiday_runs:
+        zh += f":{_runs(count.holiday_runs, 'zh')}为法定节假日"
+        en += f": {_runs(count.holiday_runs, 'en')} {'is a public holiday' if len(count.holiday_runs) == 1 and count.holiday_runs[0][0] == count.holiday_runs[0][1] else 'are public holidays'}"
     if count.makeup_days_counted:
         zh += f",{_fmt_days(count.makeup_days_counted, 'zh')}为调休工作日"
-        en += f", {_fmt_days(count.makeup_days_counted, 'en')} are make-up working days"
+        en += f", {_fmt_days(count.makeup_days_counted, 'en').replace(', ', ' and ')} {'are' if len(count.makeup_days_counted) > 1 else 'is a'} make-up working day{'s' if len(count.makeup_days_counted) > 1 else ''}"
     zh += f",截止{count.due.isoformat()}"
     en += f", so due {count.due.isoformat()}"
     if count.provisional:
