@@ -364,13 +364,14 @@ def deliver_pending(app, channels: dict[str, Channel], now: float | None = None,
         return counts
     claimed = _claim(app, sorted(channels), now, limit, lease_seconds)
     for d in claimed:
+      with app.store.writing():
         try:
             channels[d.channel].send(d)
         except Exception as exc:  # every failure of a channel is a failed attempt, recorded
             outcome = _record_failure(app, d, now, _describe(exc), max_attempts)
         else:
             outcome = _record_success(app, d)
-        if outcome:
+      if outcome:
             counts[outcome] += 1
     if claimed:
         structlog.get_logger().info("delivery.batch", claimed=len(claimed), **counts)

@@ -7,6 +7,7 @@ unknown reference, or an answer that names the wrong kind of event refuses the w
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -177,6 +178,9 @@ def _order(items: list[Located]) -> list[Located]:
 class RecordService:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._rows: list[dict] = []
+        self._last_seq = 0
+        self._cache_lock = threading.Lock()
 
     # -- queries against the read model inside the write transaction -------------------------
     @staticmethod
@@ -325,13 +329,26 @@ class RecordService:
         result.recorded = len(rows)
 
     def fact_rows(self, known_at: str | None = None) -> list[dict]:
-        """The read model as plain dicts, optionally as known at a commit time (UTC text)."""
-        q = select(facts.c.seq, facts.c.fact_id, facts.c.type, facts.c.date, facts.c.subject,
-                   facts.c.refers, facts.c.payload, facts.c.jurisdiction, facts.c.recorded_at)
-        if known_at is not None:
-            q = q.where(facts.c.recorded_at <= known_at)
-        with self.store.reading() as session:
-            return [dict(r._mapping, fields=json.loads(r.payload)) for r in session.execute(q.order_by(facts.c.seq))]
+        """The read model as plain dicts, optionally as known at a commit time (UTC text).
+
+        Kept in memory and brought up to date incrementally (rows with a higher seq than the
+        last one seen): writes serialize on the store's write lock, so seq order is commit order."""
+        with self._cache_lock:
+            q = select(facts.c.seq, facts.c.fact_id, facts.c.type, facts.c.date, facts.c.subject,
+                       facts.c.refers, facts.c.payload, facts.c.jurisdiction, facts.c.recorded_at) \
+                .where(facts.c.seq > self._last_seq).order_by(facts.c.seq)
+            with self.store.reading() as session:
+                for r in session.execute(q):
+                    row = r._mapping
+                    self._rows.append({"seq": row["seq"], "fact_id": row["fact_id"], "type": row["type"],
+                                       "date": row["date"], "subject": row["subject"], "refers": row["refers"],
+                                       "fields": json.loads(row["payload"]), "jurisdiction": row["jurisdiction"],
+                                       "recorded_at": row["recorded_at"]})
+                    self._last_seq = row["seq"]
+            rows = self._rows
+        if known_at is None:
+            return list(rows)
+        return [r for r in rows if r["recorded_at"] <= known_at]
 
 
 def rows_in_memory(doc: FactsDocument, recorded_at: str = "1970-01-01T00:00:00.000000+00:00",

@@ -328,6 +328,7 @@ def test_a_slow_receiver_does_not_hold_the_stores_write_lock(app, hook, tmp_path
     assert audit.verify(app.store).ok
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 def test_smtp_login_is_used_when_credentials_are_given(tmp_path, hook):
     seen: list[tuple[bytes, bytes]] = []
 
