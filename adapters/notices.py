@@ -43,11 +43,7 @@ class NoticeService:
                     divisions.setdefault(f.get("jurisdiction", "shanghai"), f["id"])
                 supervisors[f["id"]] = f.get("supervisor")
                 contacts[f["id"]] = {k: f[k] for k in ("email", "webhook") if f.get(k)}
-        copies: dict[str, list[str]] = {}
-        for r in rows:
-            if r["type"] == "plan-published":
-                for t in r["fields"]["tasks"]:
-                    copies[f"{r['fields']['key']}/{t['number']}"] = list(t.get("supporting", []))
+        copies: dict[str, list[str]] = {}  # task milestones carry their own (expanded) copies
         return divisions, supervisors, contacts, copies
 
     def plan(self, as_of: dt.date, rows: list[dict] | None = None,

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from adapters.facts_file import FactsDocument, FileError, RawRecord
 from adapters.store import Store, facts
+from domain.assessment import IndicatorReport, PlanEvaluation
 from domain.center import Center
 from domain.errors import DomainError
 from domain.facts import (ANSWERS, Fact, FieldError, canonical_json, derive_event_id, parse_event,
@@ -66,6 +67,10 @@ def _aggregate_of(fact: Fact) -> tuple[type[Subject], str]:
         return WorkPlan, f["key"]
     if t == "training-recorded":
         return TrainingRecord, fact.id
+    if t == "indicator-reported":
+        return IndicatorReport, fact.id
+    if t == "plan-evaluated":
+        return PlanEvaluation, fact.id
     if t in ("comparison-organized", "lead-lab-started", "lead-lab-ended"):
         return Unit, f["unit"]
     if t.startswith("person-"):
@@ -75,7 +80,7 @@ def _aggregate_of(fact: Fact) -> tuple[type[Subject], str]:
     return Center, f["center"]
 
 
-def _create(fact: Fact) -> Subject:
+def _create(fact: Fact, jurisdiction: str) -> Subject:
     f, h = fact.fields, fact.content_hash
     if fact.type == "unit-registered":
         return Unit(f["id"], fact.id, h, f["name"], f["kind"], f["jurisdiction"], f.get("lead_lab_since"),
@@ -88,6 +93,10 @@ def _create(fact: Fact) -> Subject:
         return WorkPlan(f["key"], fact.id, h, f["jurisdiction"], f["year"], f["document"], f["groups"], f["tasks"])
     if fact.type == "training-recorded":
         return TrainingRecord(fact.id, fact.id, h, f["person"], f["date"], f["hours"], f["off_job"], f.get("course"))
+    if fact.type == "indicator-reported":
+        return IndicatorReport(fact.id, fact.id, h, jurisdiction, f["indicator"], f["value"], f["date"])
+    if fact.type == "plan-evaluated":
+        return PlanEvaluation(fact.id, fact.id, h, jurisdiction, f["evaluation"], f["date"])
     raise AssertionError(fact.type)
 
 
@@ -304,7 +313,7 @@ class RecordService:
                         agg.check_task(fact.fields["task"])
                     COMMANDS[fact.type](agg, fact)
                 else:
-                    agg = _create(fact)
+                    agg = _create(fact, loc.jurisdiction)
                     aggregates[agg.id] = agg
             except DomainError as exc:
                 raise refuse(loc, str(exc)) from None

@@ -72,6 +72,8 @@ EVENT_TYPES: dict[str, dict[str, Spec]] = {
                                "unit": Spec("text", True), "text": Spec("text", True),
                                "milestone": Spec("text")},
     "task-completed": {"plan": Spec("plan", True), "task": Spec("int", True), "unit": Spec("text")},
+    "indicator-reported": {"indicator": Spec("text", True), "value": Spec("hours", True)},
+    "plan-evaluated": {"evaluation": Spec("evaluation", True)},
 }
 
 REGISTRATIONS: dict[str, dict[str, Spec]] = {
@@ -118,7 +120,7 @@ class Fact:
         """The unit, person, center or plan the fact is about."""
         if self.type in ("unit-registered", "person-registered", "center-registered"):
             return self.fields["id"]
-        for key in ("person", "center", "unit", "plan"):
+        for key in ("person", "center", "plan", "unit"):
             if key in self.fields and self.type in EVENT_TYPES and EVENT_TYPES[self.type].get(key):
                 return self.fields[key]
         return None
@@ -159,9 +161,9 @@ def _coerce(name: str, spec: Spec, value: Any) -> Any:
         raise FieldError(name, f"expected true or false, got {value!r}")
     if kind == "hours":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise FieldError(name, f"expected a number of class hours, got {value!r}")
+            raise FieldError(name, f"expected a number{' of class hours' if name == 'hours' else ''}, got {value!r}")
         if value < 0:
-            raise FieldError(name, f"hours cannot be negative ({value})")
+            raise FieldError(name, f"{name} cannot be negative ({value})")
         return float(value) if not float(value).is_integer() else int(value)
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
@@ -176,6 +178,10 @@ def _coerce(name: str, spec: Spec, value: Any) -> Any:
         if bad:
             raise FieldError(name, f"unknown duty {bad[0]!r} (known: {', '.join(DUTIES)})")
         return list(value)
+    if kind == "evaluation":
+        if value not in ("mid-term", "final"):
+            raise FieldError(name, f"expected mid-term or final, got {value!r}")
+        return value
     if kind == "texts":
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise FieldError(name, f"expected a list of names, got {value!r}")

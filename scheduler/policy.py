@@ -63,7 +63,7 @@ def plan_notices(judgments: Iterable[Judgment], policies: dict[str, dict], as_of
         common = dict(rule=j.rule, rule_version=j.rule_version, subject=j.subject, period=j.period,
                       trigger=j.trigger, due=j.due, status=j.status, jurisdiction=j.jurisdiction,
                       citation=j.citation, title=j.title, explanation=j.explanation,
-                      copy_to=tuple(copies.get(j.subject, ())))
+                      copy_to=tuple(copies.get(j.subject, ()) or j.values.get("copy_units", ())))
         if j.status == "open":
             steps = [k for k in policy.get("before_due_days", []) if due - dt.timedelta(days=k) <= as_of]
             if steps:

@@ -11,6 +11,7 @@ import operator
 
 from rules.catalogue import RuleVersion
 from rules.judgment import Instance
+from rules.units import expand
 from rules.view import FactView
 
 COMPARATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "=": operator.eq,
@@ -39,6 +40,8 @@ def milestone(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
         if due < rule.binds_from:
             continue
         subject = f"{m.fields['plan']}/{number}"
+        leads = [u for name in task.get("leads", []) for u in expand(name, view.units, rule.jurisdiction)]
+        supporting = [u for name in task.get("supporting", []) for u in expand(name, view.units, rule.jurisdiction)]
         done = None
         for kind in p["answers"]:
             for f in view.of(kind, m.fields["plan"]):
@@ -51,16 +54,20 @@ def milestone(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
         out.append(Instance(
             rule=rule.id, subject=subject, subject_kind="task", jurisdiction=rule.jurisdiction,
             period=m.fields["name"], trigger=m.id, due=due, satisfied_on=done.date if done else None,
-            late_possible=True, unit=(task.get("leads") or [None])[0],
+            late_possible=True, unit=leads[0] if leads else (task.get("leads") or [None])[0],
             facts=[m.id] + ([done.id] if done else []),
             values={"title": task.get("title", ""), "milestone": m.fields["name"],
-                    "leads": task.get("leads", []), "supporting": task.get("supporting", [])},
+                    "leads": task.get("leads", []), "supporting": task.get("supporting", []),
+                    "copy_units": list(dict.fromkeys(leads[1:] + supporting))},
         ))
     return out
 
 
 def _tracked(view: FactView, jurisdiction: str) -> bool:
-    return any(p.get("jurisdiction") == jurisdiction for p in view.plans.values())
+    """A jurisdiction's division opts into plan tracking by publishing a work plan or reporting
+    an indicator or evaluation in metrolex; before that nobody in the record is answerable."""
+    return any(p.get("jurisdiction") == jurisdiction for p in view.plans.values()) or any(
+        f.jurisdiction == jurisdiction for t in ("indicator-reported", "plan-evaluated") for f in view.by_type.get(t, []))
 
 
 def fixed_deadline(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
