@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = a.add_parser("verify", help="check the record's hash chain (exit 1 on tampering)")
     s.add_argument("--against", metavar="HEAD", help="a sealed tree head (JSON file or text) to verify against")
     s.add_argument("--json", action="store_true")
+    s = a.add_parser("recheck", help="replay every recorded sweep's judgments and compare (exit 1 on a difference)")
+    s.add_argument("--json", action="store_true")
     s = a.add_parser("seal", help="print the Merkle tree head of the record, to keep outside the system")
     s.add_argument("--json", action="store_true")
     s = a.add_parser("history", help="every event and notice about a subject, with both times")

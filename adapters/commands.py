@@ -175,6 +175,16 @@ def cmd_audit(app: App, args) -> int:
         else:
             print(f"TAMPERING FOUND after {result.events} good events: {result.problem}")
         return EXIT_OK if result.ok else EXIT_PROBLEM
+    if c == "recheck":
+        from adapters.notices import recheck
+        out = recheck(app)
+        if args.json:
+            _print_json(out)
+        else:
+            for r in out:
+                print(f"{r['as_of']} known at {r['known_at']}: {'same' if r['same'] else 'DIFFERENT'}")
+            print(f"{sum(r['same'] for r in out)} of {len(out)} recorded judgment sets replay identically")
+        return EXIT_OK if all(r["same"] for r in out) else EXIT_PROBLEM
     if c == "seal":
         from adapters.store import format_instant
         head = audit.seal(app.store, format_instant(app.clock()))

@@ -7,12 +7,14 @@ sweeps serialize on the store's write lock and the loser finds the notices alrea
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
 from adapters.store import format_instant, notices, outbox, sweeps
+from domain.compliance import ComplianceSweep
 from domain.notice import Notice
 from rules.judgment import Judgment
 from scheduler.messages import render
@@ -62,7 +64,9 @@ class NoticeService:
     def sweep(self, as_of: dt.date, by: str = "remind") -> SweepResult:
         result = SweepResult(as_of.isoformat())
         rows = self.app.record.fact_rows()
-        planned = self.plan(as_of, rows)
+        known_at = max((r["recorded_at"] for r in rows), default=None)
+        judgments = self.app.compliance.check(as_of, rows=rows)
+        planned = self.plan(as_of, rows, judgments)
         _, _, contacts, _ = self._context(rows)
         store = self.app.store
         with store.writing() as session:
@@ -92,8 +96,12 @@ class NoticeService:
                         deliveries.append({"notice_key": p.key, "channel": channel, "address": address,
                                            "payload": json.dumps(payload, ensure_ascii=False), "attempts": 0,
                                            "next_attempt_at": 0.0, "status": "pending"})
+            record = judgment_record(self.app, as_of, known_at, judgments)
+            if store.app.recorder.select_events(record.id, limit=1) == []:
+                aggregates.append(record)
             if aggregates:
                 store.app.save(*aggregates)
+            if rows_out:
                 session.execute(notices.insert(), rows_out)
             if deliveries:
                 session.execute(outbox.insert(), deliveries)
@@ -137,6 +145,44 @@ class NoticeService:
                 progress((day - start).days + 1, total)
             day += dt.timedelta(days=1)
         return out
+
+
+def judgment_digest(judgments: list[Judgment]) -> str:
+    body = json.dumps([j.to_json() | {"explanation": None} for j in judgments], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def judgment_record(app, as_of: dt.date, known_at: str | None, judgments: list[Judgment]) -> ComplianceSweep:
+    versions = sorted(f"{v.id}@{v.jurisdiction}:v{v.version}" for v in app.catalogue.in_force(as_of))
+    counts: dict[str, int] = {}
+    for j in judgments:
+        counts[j.status] = counts.get(j.status, 0) + 1
+    unmet = [[j.rule, j.rule_version, j.subject, j.period, j.trigger, j.due, j.status]
+             for j in judgments if j.status in ("open", "overdue", "breached")]
+    key = f"{as_of.isoformat()}|{known_at}|{','.join(versions)}"
+    return ComplianceSweep(key, as_of.isoformat(), known_at, versions, judgment_digest(judgments), counts, unmet)
+
+
+def recheck(app) -> list[dict]:
+    """Replay every recorded sweep and compare: the determinism an auditor relies on."""
+    from sqlalchemy import text as sql
+    out = []
+    with app.store.engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(sql(
+            "SELECT DISTINCT originator_id FROM record_events WHERE topic LIKE 'domain.compliance:%'"))]
+    for agg_id in ids:
+        from uuid import UUID
+        if isinstance(agg_id, (bytes, memoryview)):
+            agg_id = UUID(bytes=bytes(agg_id))
+        elif not isinstance(agg_id, UUID):
+            agg_id = UUID(str(agg_id))
+        rec = app.store.app.repository.get(agg_id)
+        judgments = app.compliance.check(dt.date.fromisoformat(rec.as_of), rec.known_at)
+        versions = sorted(f"{v.id}@{v.jurisdiction}:v{v.version}" for v in app.catalogue.in_force(dt.date.fromisoformat(rec.as_of)))
+        out.append({"as_of": rec.as_of, "known_at": rec.known_at, "recorded_digest": rec.digest,
+                    "replayed_digest": judgment_digest(judgments), "same_rule_versions": versions == rec.rule_versions,
+                    "same": judgment_digest(judgments) == rec.digest})
+    return sorted(out, key=lambda x: (x["as_of"], x["known_at"] or ""))
 
 
 def now_instant(app) -> str:
