@@ -47,11 +47,21 @@ def verify(store: Store) -> VerifyResult:
             return VerifyResult(False, n, f"event {bad} does not match the chain ({what} or reordered)", bad)
         expected = chain_link(previous, ev[0], ev[1], ev[2], ev[3], ev[4], ln[1])
         if expected != ln[2]:
-            return VerifyResult(False, n, f"event {ev[0]} ({ev[3]}) does not match the record's chain: "
-                                          "its stored content, order or commit time was changed", ev[0])
+            return VerifyResult(False, n, f"event {ev[0]} ({ev[3].split(':')[-1]}{_fact_id(ev[4])}) does not match "
+                                          "the record's chain: its stored content, order or commit time was changed", ev[0])
         previous = ln[2]
         n += 1
     return VerifyResult(True, n)
+
+
+def _fact_id(state: bytes) -> str:
+    """Best effort: the fact id a stored event carries, to name it for the auditor."""
+    try:
+        data = json.loads(bytes(state))
+    except Exception:
+        return ""
+    fid = data.get("fact_id") or data.get("retraction_id")
+    return f", fact {fid}" if fid else ""
 
 
 def _leaf(data: bytes) -> bytes:

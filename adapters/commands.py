@@ -154,7 +154,9 @@ def cmd_audit(app: App, args) -> int:
             _print_json(out["judgments"])
         else:
             from rules.judgment import Judgment
-            print(f"replay as of {args.as_of}, known at {args.known_at or 'now'}: {len(out['events'])} events")
+            used = {e["id"] for j in out["judgments"] for e in j["events"]}
+            print(f"replay as of {args.as_of}, known at {args.known_at or 'now'}: {len(out['judgments'])} judgments "
+                  f"resting on {len(used)} events")
             print_judgment_table([Judgment(**{k: v for k, v in j.items() if k in Judgment.__dataclass_fields__},
                                            provisional=j.get("provisional", False), values=j.get("values", {}))
                                   for j in out["judgments"]])

@@ -38,15 +38,22 @@ class ComplianceService:
         return [j for j in judgments if filters is None or filters.keep(j)]
 
     def replay(self, as_of: dt.date, known_at: str | None, lang: str = "zh") -> dict:
+        """check as it would have been, with the events each judgment rests on (both times)."""
         rows = self.record.fact_rows(known_at)
+        by_id = {r["fact_id"]: r for r in rows}
         judgments = self.check(as_of, known_at, lang=lang, rows=rows)
-        used = {f for j in judgments for f in j.facts}
+
+        def event(fid: str) -> dict:
+            r = by_id[fid]
+            return {"id": fid, "type": r["type"], "date": r["date"], "recorded_at": r["recorded_at"], "fields": r["fields"]}
+        out = []
+        for j in judgments:
+            out.append(j.to_json() | {"events": [event(f) for f in j.facts if f in by_id]})
         return {
             "as_of": as_of.isoformat(), "known_at": known_at,
             "rule_versions": [v.summary() for v in self.catalogue.in_force(as_of)],
-            "judgments": [j.to_json() for j in judgments],
-            "events": [{"id": r["fact_id"], "type": r["type"], "date": r["date"], "recorded_at": r["recorded_at"],
-                        "fields": r["fields"]} for r in rows if r["fact_id"] in used or r["type"] == "event-retracted"],
+            "judgments": out,
+            "retractions": [event(r["fact_id"]) for r in rows if r["type"] == "event-retracted"],
         }
 
     def explain(self, as_of: dt.date, rule: str, subject: str, period: str | None, known_at: str | None,

@@ -73,6 +73,8 @@ class RuleVersion:
                 "title": self.title, "template": self.template,
                 "effective_from": self.effective_from.isoformat(),
                 "effective_to": self.effective_to.isoformat() if self.effective_to else None,
+                "effective": {"from": self.effective_from.isoformat(),
+                              "to": self.effective_to.isoformat() if self.effective_to else None},
                 "binds_instances_due_from": self.binds_from.isoformat(),
                 "citation": dict(self.citation), "file": self.path}
 

@@ -96,7 +96,7 @@ def count_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
             out.append(Instance(
                 rule=rule.id, subject=cid, subject_kind="center", jurisdiction=rule.jurisdiction,
                 period=str(year), due=due, satisfied_on=satisfied, late_possible=False,
-                unit=view.centers[cid].get("host"), facts=[f.id for f in in_year],
+                unit=view.centers[cid].get("host"), facts=[life["approval"].id] + [f.id for f in in_year],
                 values={"count": len(in_year), "threshold": p["threshold"], "year": year,
                         "name": view.centers[cid].get("name", cid)},
             ))
@@ -127,7 +127,7 @@ def annual_deadline_while(rule: RuleVersion, view: FactView, calendar) -> list[I
             out.append(Instance(
                 rule=rule.id, subject=cid, subject_kind="center", jurisdiction=rule.jurisdiction,
                 period=str(year), due=due, satisfied_on=filed[0].date if filed else None, late_possible=True,
-                unit=view.centers[cid].get("host"), facts=[f.id for f in filed[:1]],
+                unit=view.centers[cid].get("host"), facts=[life["approval"].id] + [f.id for f in filed[:1]],
                 values={"year": year, "name": view.centers[cid].get("name", cid),
                         "filed": filed[0].date.isoformat() if filed else None},
             ))
