@@ -21,6 +21,7 @@ The outbox is operational state, so its rows are updated in place; the record ta
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -351,27 +352,38 @@ def _record_failure(app, d: Delivery, now: float, error: str, max_attempts: int)
     return "failed"
 
 
-def deliver_pending(app, channels: dict[str, Channel], now: float | None = None, limit: int = 100,
+def epoch_seconds(now: float | dt.datetime | None) -> float:
+    """`now` as epoch seconds: a number as it is, an aware datetime converted, None the wall clock."""
+    if now is None:
+        return time.time()
+    if isinstance(now, dt.datetime):
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("deliver_pending: `now` must be an aware datetime or epoch seconds")
+        return now.timestamp()
+    return float(now)
+
+
+def deliver_pending(app, channels: dict[str, Channel], now: float | dt.datetime | None = None, limit: int = 100,
                     max_attempts: int = 8, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> dict[str, int]:
-    """Send what is due in the outbox as of `now` (epoch seconds; default: the wall clock).
+    """Send what is due in the outbox as of `now` (epoch seconds or an aware datetime; default:
+    the wall clock).
 
     Returns how many rows were delivered, failed (a retry is scheduled) and went dead."""
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
-    now = time.time() if now is None else float(now)
+    now = epoch_seconds(now)
     counts = {"delivered": 0, "failed": 0, "dead": 0}
     if not channels or limit <= 0:
         return counts
     claimed = _claim(app, sorted(channels), now, limit, lease_seconds)
     for d in claimed:
-      with app.store.writing():
         try:
             channels[d.channel].send(d)
         except Exception as exc:  # every failure of a channel is a failed attempt, recorded
             outcome = _record_failure(app, d, now, _describe(exc), max_attempts)
         else:
             outcome = _record_success(app, d)
-      if outcome:
+        if outcome:
             counts[outcome] += 1
     if claimed:
         structlog.get_logger().info("delivery.batch", claimed=len(claimed), **counts)
@@ -404,5 +416,5 @@ def outbox_rows(app, notice_key: str | None = None) -> list[dict[str, Any]]:
 
 
 __all__ = ["Channel", "Delivery", "DeliveryError", "EmailChannel", "WebhookChannel", "backoff_seconds",
-           "channels_from_settings", "deliver_pending", "email_body", "email_subject", "message_id",
+           "channels_from_settings", "deliver_pending", "email_body", "epoch_seconds", "email_subject", "message_id",
            "outbox_rows", "requeue_dead", "sign", "verify_signature"]

@@ -100,6 +100,7 @@ class HookReceiver:
                 receiver.requests.append({
                     "path": self.path, "body": body, "status": status,
                     "valid": verify_signature(receiver.secret, body, self.headers.get(SIGNATURE_HEADER)),
+                    "signature": self.headers.get(SIGNATURE_HEADER),
                     "key": self.headers.get(IDEMPOTENCY_HEADER),
                     "timestamp": self.headers.get(TIMESTAMP_HEADER),
                     "content_type": self.headers.get("Content-Type")})
@@ -202,7 +203,7 @@ def test_a_notice_is_mailed_and_posted_once_and_the_record_says_so(tmp_path, smt
         assert abs(int(req["timestamp"]) - dt.datetime.now().timestamp()) < 300
         sent = json.loads(req["body"])
         assert sent["key"] == KEY and sent["message"]["zh"].startswith("【逾期通知】")
-        assert not verify_signature("another-secret", req["body"], hook.requests[0]["key"])
+        assert not verify_signature("another-secret", req["body"], req["signature"])
 
         assert {r["channel"]: (r["status"], r["attempts"]) for r in outbox_rows(app)} == {
             "email": ("delivered", 1), "webhook": ("delivered", 1)}
@@ -232,8 +233,9 @@ def test_a_failing_webhook_is_retried_with_backoff_and_then_delivered_exactly_on
     assert "HTTP 500" in row["last_error"]
     assert _notice(app).deliveries[f"webhook:{hook.url}"] == "failed:1"
 
-    # Before the backoff has passed, nothing is sent.
-    assert deliver_pending(app, _channels(app), now=T0 + 59) == {"delivered": 0, "failed": 0, "dead": 0}
+    # Before the backoff has passed, nothing is sent (the scheduler passes an aware datetime).
+    almost = dt.datetime.fromtimestamp(T0 + 59, dt.timezone.utc)
+    assert deliver_pending(app, _channels(app), now=almost) == {"delivered": 0, "failed": 0, "dead": 0}
     assert len(hook.requests) == 1
 
     # Still failing at the first retry: the next one is two minutes later.

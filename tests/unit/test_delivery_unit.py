@@ -81,6 +81,17 @@ def test_a_webhook_channel_needs_a_secret():
         WebhookChannel("")
 
 
+# -- the clock --------------------------------------------------------------------------------
+def test_now_may_be_epoch_seconds_or_an_aware_datetime_but_not_a_naive_one():
+    import datetime as dt
+    from adapters.delivery import epoch_seconds
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    assert epoch_seconds(1_700_000_000) == 1_700_000_000.0
+    assert epoch_seconds(dt.datetime(2023, 11, 15, 6, 13, 20, tzinfo=shanghai)) == 1_700_000_000.0
+    with pytest.raises(ValueError, match="aware"):
+        epoch_seconds(dt.datetime(2023, 11, 15, 6, 13, 20))
+
+
 # -- backoff ------------------------------------------------------------------------------------
 def test_the_retry_delay_doubles_from_a_minute_and_stops_at_six_hours():
     assert [backoff_seconds(n) for n in range(1, 12)] == [
