@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--as-of", required=True, metavar="DATE")
     s.add_argument("--json", action="store_true")
 
+    s = sub.add_parser("deliver", help="send the notices waiting in the outbox (e-mail, webhook) once")
+    s.add_argument("--requeue-dead", action="store_true", help="give dead deliveries a new round of tries first")
+    s.add_argument("--json", action="store_true")
+
     s = sub.add_parser("simulate", help="preview what the scheduler would issue day by day (records nothing)")
     s.add_argument("--from", dest="start", required=True, metavar="DATE")
     s.add_argument("--to", dest="end", required=True, metavar="DATE")

@@ -38,7 +38,7 @@ def run(args) -> int:
     try:
         handler = {
             "load": cmd_load, "check": cmd_check, "remind": cmd_remind, "simulate": cmd_simulate,
-            "inbox": cmd_inbox, "audit": cmd_audit, "plan": cmd_plan, "rules": cmd_rules,
+            "inbox": cmd_inbox, "deliver": cmd_deliver, "audit": cmd_audit, "plan": cmd_plan, "rules": cmd_rules,
             "serve": cmd_serve, "token": cmd_token,
         }[args.command]
         return handler(app, args)
@@ -130,6 +130,26 @@ def cmd_simulate(app: App, args) -> int:
             print(f"{n['date']}  {n['kind']:10} {n['rule']:28} {n['subject']:14} due {n['due']} → {n['recipient']}")
         print(f"{len(out)} notices would be issued between {start} and {end} (nothing recorded)")
     return EXIT_OK
+
+
+def cmd_deliver(app: App, args) -> int:
+    from adapters.delivery import channels_from_settings, deliver_pending, requeue_dead
+    if args.requeue_dead:
+        requeue_dead(app)
+    channels = channels_from_settings(app.settings)
+    total: dict[str, int] = {"delivered": 0, "failed": 0, "dead": 0}
+    while True:
+        counts = deliver_pending(app, channels, app.clock())
+        for k in total:
+            total[k] += counts.get(k, 0)
+        if sum(counts.values()) == 0:
+            break
+    if args.json:
+        _print_json(total | {"channels": sorted(channels)})
+    else:
+        print(f"{total['delivered']} delivered, {total['failed']} failed (retried later), {total['dead']} dead "
+              f"via {', '.join(sorted(channels)) or 'no channel (set METROLEX_SMTP_HOST for e-mail)'}")
+    return EXIT_OK if total["dead"] == 0 else EXIT_PROBLEM
 
 
 def cmd_inbox(app: App, args) -> int:
