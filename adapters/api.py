@@ -13,7 +13,7 @@ Who may do what (DOMAIN.md, "Who uses the product"):
 Every write goes through the same path as `metrolex load`: a facts document, validated by
 `read_facts_file`, recorded in one transaction by `RecordService.load` (all or nothing).
 
-`/api/v1/health` is the only path without a token; `/openapi.json` needs one like the rest.
+`/api/v1/health` is the only API path without a token; `/openapi.json` (the description, no data) is public too.
 The calendar feed also takes `?token=` (calendar programs cannot send headers), the dashboard
 a cookie set from `?token=`.
 """
@@ -35,6 +35,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 from starlette.concurrency import run_in_threadpool
 
+from adapters.audit import EXPORT_COLUMNS, export_csv, export_rows
 from adapters.bootstrap import App
 from adapters.compliance import Filters
 from adapters.facts_file import FileError, read_facts_file
@@ -45,7 +46,7 @@ from domain.facts import EVENT_TYPES, Fact
 from rules.judgment import STATUSES, Judgment
 
 API = "/api/v1"
-PUBLIC_PATHS = {f"{API}/health"}
+PUBLIC_PATHS = {f"{API}/health", "/openapi.json"}  # the description of the API is public; its data is not
 CALENDAR_PREFIX = f"{API}/calendar/"
 DASHBOARD = "/dashboard"
 COOKIE = "metrolex_token"
@@ -111,6 +112,17 @@ class Directory:
                 return uid
         return None
 
+    def named(self, name: str, jurisdiction: str | None) -> set[str]:
+        """The unit ids a plan's unit name denotes: a collective name (各区市场监管局 …) expands to
+        the registered units of its kinds (rules/collective_names.yaml)."""
+        from rules.units import expand
+        found = set(expand(name, self.units, jurisdiction)) if jurisdiction else set()
+        one = self.resolve(name)
+        return found | ({one} if one else set())
+
+    def jurisdiction_of(self, unit: str | None) -> str | None:
+        return self.units.get(unit or "", {}).get("jurisdiction")
+
     def name(self, subject: str | None) -> str:
         for table in (self.units, self.people, self.centers):
             if subject in table:
@@ -148,18 +160,21 @@ class Scope:
     def sees(self, subject: str | None) -> bool:
         return self.everything or self.owns(subject)
 
-    def named_in(self, names: Iterable[str]) -> bool:
-        """The agency is among the units a task names (by id or by name)."""
-        return any(self.directory.resolve(n) == self.unit or n == self.unit for n in names)
+    def named_in(self, names: Iterable[str], jurisdiction: str | None = None) -> bool:
+        """The agency is among the units a task names (by id, by name, or by a collective name)."""
+        jurisdiction = jurisdiction or self.directory.jurisdiction_of(self.unit)
+        return any(n == self.unit or self.unit in self.directory.named(n, jurisdiction) for n in names)
 
-    def sees_task(self, task: dict) -> bool:
-        return self.everything or self.named_in(list(task.get("leads", [])) + list(task.get("supporting", [])))
+    def sees_task(self, task: dict, jurisdiction: str | None = None) -> bool:
+        return self.everything or self.named_in(list(task.get("leads", [])) + list(task.get("supporting", [])),
+                                                jurisdiction)
 
     def sees_judgment(self, j: Judgment) -> bool:
         if self.everything:
             return True
         if j.subject_kind == "task":
-            return self.named_in(list(j.values.get("leads", [])) + list(j.values.get("supporting", [])))
+            return self.named_in(list(j.values.get("leads", [])) + list(j.values.get("supporting", [])),
+                                 j.jurisdiction)
         return self.owns(j.subject) or (j.unit is not None and self.directory.resolve(j.unit) == self.unit)
 
     def row_of(self, j: Judgment) -> str:
@@ -258,7 +273,7 @@ def check_agency_facts(app: App, scope: Scope, doc, facts: list[Fact]) -> None:
         return next((t for t in plan["tasks"] if t["number"] == int(number)), None) if plan else None
 
     def allowed(fact_type: str, fields: dict, subject: str | None) -> str | None:
-        if fact_type in DIVISION_ONLY_EVENTS:
+        if fact_type in DIVISION_ONLY_EVENTS or fact_type.endswith("-registered") or fact_type == "plan-published":
             return f"{fact_type} is the division's decision"
         if fact_type in ("task-progress-reported", "task-completed"):
             if fields.get("unit") is not None and scope.directory.resolve(fields["unit"]) != scope.unit:
@@ -266,10 +281,12 @@ def check_agency_facts(app: App, scope: Scope, doc, facts: list[Fact]) -> None:
             task = plan_task(fields["plan"], fields["task"])
             names = (task or {}).get("leads", []) + ([] if fact_type == "task-completed"
                                                      else (task or {}).get("supporting", []))
-            if task is None or not scope.named_in(names):
+            if task is None or not scope.named_in(names, fields["plan"].rsplit("-", 1)[0]):
                 role = "a lead unit" if fact_type == "task-completed" else "a lead or supporting unit"
                 return f"{scope.unit!r} is not {role} of task {fields['task']} of {fields['plan']!r}"
             return None
+        if subject is None:
+            return f"{fact_type} is reported by the division"
         if not scope.owns(subject):
             return f"{subject!r} is not a subject of unit {scope.unit!r}"
         return None
@@ -309,6 +326,20 @@ def record_document(app: App, principal: Principal, text: str,
     out.pop("file", None)
     out["ids"] = [loc.fact.id for loc in located]
     return out
+
+
+def import_plan_text(app: App, principal: Principal, text: str) -> dict:
+    """A plan document as `metrolex plan import` reads it (refusals name the line of `text`)."""
+    from adapters.plans import import_plan
+    with tempfile.TemporaryDirectory(prefix="metrolex-plan-") as tmp:
+        path = Path(tmp) / "request.json"
+        path.write_text(text, encoding="utf-8")
+        try:
+            fact, result = import_plan(app.record, path, actor=principal.actor)
+        except FileError as exc:
+            raise file_error(exc) from None
+    return {"plan": fact.fields["key"], "tasks": len(fact.fields["tasks"]),
+            "recorded": result.recorded, "already_recorded": result.repeated}
 
 
 def one_event(jurisdiction: str, event: dict) -> str:
@@ -360,27 +391,6 @@ def render_ics(unit: str, unit_name: str, judgments: list[Judgment], directory: 
                   f"CATEGORIES:{ics_text(j.rule)}", "TRANSP:TRANSPARENT", "END:VEVENT"]
     lines.append("END:VCALENDAR")
     return "".join(ics_fold(line) + "\r\n" for line in lines)
-
-
-# -- audit export ----------------------------------------------------------------------------------
-EXPORT_COLUMNS = ("unit", "rule", "rule_version", "subject", "period", "due", "status", "satisfied_on",
-                  "provisional", "document", "clause", "explanation")
-
-
-def export_rows(judgments: list[Judgment]) -> list[dict]:
-    """The same rows as `metrolex audit export`."""
-    return [{"unit": j.unit or "", "rule": j.rule, "rule_version": j.rule_version, "subject": j.subject,
-             "period": j.period, "due": j.due, "status": j.status, "satisfied_on": j.satisfied_on or "",
-             "provisional": j.provisional, "document": j.citation["document"], "clause": j.citation["clause"],
-             "explanation": j.explanation} for j in judgments]
-
-
-def export_csv(rows: list[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(EXPORT_COLUMNS))
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
 
 
 # -- request bodies of the convenience endpoints ------------------------------------------------
@@ -508,7 +518,7 @@ def create_app(app: App):
         return today_in_shanghai(app.clock())
 
     @api.get("/openapi.json", include_in_schema=False)
-    def openapi(_: Principal = Depends(principal)):
+    def openapi():
         return JSONResponse(api.openapi())
 
     r = APIRouter(prefix=API)
@@ -676,22 +686,14 @@ def create_app(app: App):
         if plan is None:
             raise _not_found(f"no {jurisdiction} plan for {year} in the record")
         scope = scope_for(app, who)
-        plan["tasks"] = [t for t in plan["tasks"] if scope.sees_task(t)]
+        plan["tasks"] = [t for t in plan["tasks"] if scope.sees_task(t, jurisdiction)]
         return plan
 
     @r.post("/plans", tags=["plans"], status_code=201,
             summary="Import a work plan document (jurisdiction, year, document, groups, tasks) — division")
-    def post_plan(body: dict[str, Any] = Body(...), who: Principal = Depends(division)):
-        from adapters.plans import import_plan
-        with tempfile.TemporaryDirectory(prefix="metrolex-plan-") as tmp:
-            path = Path(tmp) / "request.json"
-            path.write_text(json.dumps(body, ensure_ascii=False, indent=2), encoding="utf-8")
-            try:
-                fact, result = import_plan(app.record, path, actor=who.actor)
-            except FileError as exc:
-                raise file_error(exc) from None
-        return {"plan": fact.fields["key"], "tasks": len(fact.fields["tasks"]),
-                "recorded": result.recorded, "already_recorded": result.repeated}
+    async def post_plan(request: Request, body: dict[str, Any] = Body(...), who: Principal = Depends(division)):
+        text = (await request.body()).decode("utf-8")
+        return await run_in_threadpool(import_plan_text, app, who, text)
 
     # -- notices -------------------------------------------------------------------------------
     @r.get("/inbox/{unit}", tags=["notices"], summary="Notices addressed or copied to a unit")

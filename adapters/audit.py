@@ -124,3 +124,25 @@ def read_head(value: str) -> dict:
         return head
     except (ValueError, KeyError, TypeError):
         raise ValueError(f"--against: expected the JSON printed by `metrolex audit seal`, got {value[:60]!r}") from None
+
+
+EXPORT_COLUMNS = ("unit", "rule", "rule_version", "subject", "period", "due", "status", "satisfied_on",
+                  "provisional", "document", "clause", "explanation")
+
+
+def export_rows(judgments) -> list[dict]:
+    """The compliance report's rows, per unit and rule (CLI `audit export` and the API)."""
+    return [{"unit": j.unit or "", "rule": j.rule, "rule_version": j.rule_version, "subject": j.subject,
+             "period": j.period, "due": j.due, "status": j.status, "satisfied_on": j.satisfied_on or "",
+             "provisional": j.provisional, "document": j.citation["document"], "clause": j.citation["clause"],
+             "explanation": j.explanation} for j in judgments]
+
+
+def export_csv(rows: list[dict]) -> str:
+    import csv
+    import io
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(EXPORT_COLUMNS))
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()

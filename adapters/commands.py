@@ -1,10 +1,8 @@
 """What each `metrolex` command does, on top of `bootstrap`."""
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import html
-import io
 import json
 import sys
 from pathlib import Path
@@ -247,19 +245,13 @@ def cmd_audit(app: App, args) -> int:
 
 
 def cmd_export(app: App, args) -> int:
+    from adapters.audit import export_csv, export_rows
     judgments = app.compliance.check(parse_day(args.as_of), parse_known_at(args.known_at))
-    rows = [{"unit": j.unit or "", "rule": j.rule, "rule_version": j.rule_version, "subject": j.subject,
-             "period": j.period, "due": j.due, "status": j.status, "satisfied_on": j.satisfied_on or "",
-             "provisional": j.provisional, "document": j.citation["document"], "clause": j.citation["clause"],
-             "explanation": j.explanation} for j in judgments]
+    rows = export_rows(judgments)
     if args.format == "json":
         text = json.dumps({"as_of": args.as_of, "known_at": args.known_at, "judgments": rows}, ensure_ascii=False, indent=2)
     elif args.format == "csv":
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["unit", "rule", "status"])
-        w.writeheader()
-        w.writerows(rows)
-        text = buf.getvalue()
+        text = export_csv(rows)
     else:
         body = "".join(
             f"<tr class='{html.escape(r['status'])}'>" + "".join(f"<td>{html.escape(str(r[k]))}</td>" for k in

@@ -178,10 +178,10 @@ def overdue_html(judgments: list[Judgment], scope: Scope, as_of: dt.date) -> str
     for j in late:
         days = (as_of - dt.date.fromisoformat(j.due)).days
         unit = scope.row_of(j) if scope.everything else (j.unit or "")
-        rows.append(f'<tr class="s-{j.status}" data-status="{j.status}"><td>{escape(scope.directory.name(unit))}</td>'
+        rows.append(f'<tr data-status="{j.status}"><td>{escape(scope.directory.name(unit))}</td>'
                     f"<td>{escape(j.title)}<small>{escape(j.rule)}</small></td>"
                     f"<td>{_subject_link(j.subject, scope.directory)}</td><td>{escape(j.period)}</td>"
-                    f"<td>{escape(j.due)}</td><td>{days}</td><td>{escape(STATUS_ZH[j.status])}</td>"
+                    f'<td>{escape(j.due)}</td><td>{days}</td><td class="s-{j.status}">{escape(STATUS_ZH[j.status])}</td>'
                     f"<td>{escape(j.citation.get('document', ''))} {escape(j.citation.get('clause', ''))}</td></tr>")
     return ('<table id="overdue-list"><thead><tr><th>单位</th><th>规则</th><th>对象</th><th>期间</th><th>截止日期</th>'
             f'<th>逾期天数</th><th>状态</th><th>依据</th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
@@ -191,7 +191,7 @@ def plan_board_html(plan: dict, scope: Scope) -> str:
     """Tasks by lead unit (a task with several leads stands under each), with their status."""
     lanes: dict[str, list[dict]] = {}
     for task in plan["tasks"]:
-        if scope.sees_task(task):
+        if scope.sees_task(task, plan.get("jurisdiction")):
             for lead in task.get("leads") or ["(未定)"]:
                 lanes.setdefault(lead, []).append(task)
     if not lanes:
@@ -238,7 +238,7 @@ def timeline_html(events: list[dict], notices: list[dict]) -> str:
             retracted = item.get("retracted_by")
             note = f"已被 {escape(retracted)} 撤回" if retracted else ""
             rows.append(f'<tr class="event{" retracted" if retracted else ""}" data-id="{escape(item["id"])}">'
-                        f"<td>{escape(day)}</td><td>{when}</td><td>{escape(EVENT_ZH.get(item['type'], item['type']))}"
+                        f"<td>{escape(day) or '—'}</td><td>{when}</td><td>{escape(EVENT_ZH.get(item['type'], item['type']))}"
                         f"<small>{escape(item['type'])}</small></td><td>{escape(item['id'])}</td>"
                         f"<td>{escape(_fields_text(item['fields']))}</td><td class=\"note\">{note}</td></tr>")
         else:

@@ -93,7 +93,7 @@ def serve(app, host: str = "127.0.0.1", port: int = 8000, scheduler: bool = True
                     return EXIT_PROBLEM
             else:
                 log.info("serve.scheduler_disabled", detail="API only; another process runs the scheduler")
-            server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_config=None, lifespan="on",
+            server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_config=None, lifespan="on", access_log=False,
                                                    timeout_graceful_shutdown=10))
             stop.server = server
             if stop.received:
