@@ -32,7 +32,10 @@ class ComplianceService:
 
     def check(self, as_of: dt.date, known_at: str | None = None, filters: Filters | None = None,
               lang: str = "zh", rows: list[dict] | None = None) -> list[Judgment]:
-        rows = self.record.fact_rows(known_at) if rows is None else rows
+        if rows is None:
+            # Judging some subjects needs only their facts and the shared ones (re-judging after
+            # one new event stays fast however large the record is).
+            rows = self.record.fact_rows(known_at, filters.subjects if filters and filters.subjects else None)
         rules = self.catalogue.in_force(as_of, filters.rules if filters and filters.rules else None)
         judgments = evaluate(rows, as_of, rules, self.calendar, self.engine, lang)
         return [j for j in judgments if filters is None or filters.keep(j)]

@@ -188,6 +188,8 @@ class RecordService:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._rows: list[dict] = []
+        self._shared: list[dict] = []
+        self._by_subject: dict[str, list[dict]] = {}
         self._last_seq = 0
         self._cache_lock = threading.Lock()
 
@@ -337,26 +339,44 @@ class RecordService:
             session.execute(facts.insert(), rows[i:i + 1000])
         result.recorded = len(rows)
 
-    def fact_rows(self, known_at: str | None = None) -> list[dict]:
-        """The read model as plain dicts, optionally as known at a commit time (UTC text).
+    SHARED_TYPES = ("unit-registered", "center-registered", "plan-published", "event-retracted")
+
+    def _refresh(self) -> None:
+        q = select(facts.c.seq, facts.c.fact_id, facts.c.type, facts.c.date, facts.c.subject,
+                   facts.c.refers, facts.c.payload, facts.c.jurisdiction, facts.c.recorded_at) \
+            .where(facts.c.seq > self._last_seq).order_by(facts.c.seq)
+        with self.store.reading() as session:
+            for r in session.execute(q):
+                row = r._mapping
+                item = {"seq": row["seq"], "fact_id": row["fact_id"], "type": row["type"], "date": row["date"],
+                        "subject": row["subject"], "refers": row["refers"], "fields": json.loads(row["payload"]),
+                        "jurisdiction": row["jurisdiction"], "recorded_at": row["recorded_at"]}
+                self._rows.append(item)
+                if item["type"] in self.SHARED_TYPES or not item["subject"]:
+                    self._shared.append(item)
+                else:
+                    self._by_subject.setdefault(item["subject"], []).append(item)
+                self._last_seq = row["seq"]
+
+    def fact_rows(self, known_at: str | None = None, subjects: Iterable[str] | None = None) -> list[dict]:
+        """The read model as plain dicts, optionally as known at a commit time (UTC text), and
+        optionally only what bears on some subjects (their own facts plus the shared ones:
+        units, centers, plans, retractions) — which is how one new event is re-judged fast.
 
         Kept in memory and brought up to date incrementally (rows with a higher seq than the
         last one seen): writes serialize on the store's write lock, so seq order is commit order."""
         with self._cache_lock:
-            q = select(facts.c.seq, facts.c.fact_id, facts.c.type, facts.c.date, facts.c.subject,
-                       facts.c.refers, facts.c.payload, facts.c.jurisdiction, facts.c.recorded_at) \
-                .where(facts.c.seq > self._last_seq).order_by(facts.c.seq)
-            with self.store.reading() as session:
-                for r in session.execute(q):
-                    row = r._mapping
-                    self._rows.append({"seq": row["seq"], "fact_id": row["fact_id"], "type": row["type"],
-                                       "date": row["date"], "subject": row["subject"], "refers": row["refers"],
-                                       "fields": json.loads(row["payload"]), "jurisdiction": row["jurisdiction"],
-                                       "recorded_at": row["recorded_at"]})
-                    self._last_seq = row["seq"]
-            rows = self._rows
+            self._refresh()
+            if subjects is None:
+                rows = list(self._rows)
+            else:
+                rows = list(self._shared)
+                wanted = set(subjects) | {s.split("/")[0] for s in subjects if "/" in s}  # plan/task → plan
+                for subject in wanted:
+                    rows.extend(self._by_subject.get(subject, ()))
+                rows.sort(key=lambda r: r["seq"])
         if known_at is None:
-            return list(rows)
+            return rows
         return [r for r in rows if r["recorded_at"] <= known_at]
 
 
