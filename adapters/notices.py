@@ -63,6 +63,10 @@ class NoticeService:
     # -- the sweep -------------------------------------------------------------------------------
     def sweep(self, as_of: dt.date, by: str = "remind") -> SweepResult:
         result = SweepResult(as_of.isoformat())
+        mark = self.watermark()  # cheap early exit; checked again under the write lock below
+        if mark is not None and as_of.isoformat() < mark:
+            result.skipped = f"already swept through {mark}; an earlier date issues nothing new"
+            return result
         rows = self.app.record.fact_rows()
         known_at = max((r["recorded_at"] for r in rows), default=None)
         judgments = self.app.compliance.check(as_of, rows=rows)

@@ -262,7 +262,7 @@ class SchedulerService:
         self._started = False
         self._delivery_warned = False
         self._channels = None
-        self.log = log.bind(scheduler=self.name)
+        self.log = structlog.get_logger("metrolex.scheduler", scheduler=self.name)  # lazy: resolves the configuration per call
 
     # -- life cycle ---------------------------------------------------------------------------------
     @property
@@ -370,8 +370,9 @@ class SchedulerService:
         if not self._still_leader():
             return
         try:
-            from adapters.delivery import EmailChannel, WebhookChannel, deliver_pending
-        except ImportError as exc:
+            from adapters import delivery
+            deliver_pending = delivery.deliver_pending
+        except (ImportError, AttributeError) as exc:
             if not self._delivery_warned:
                 self._delivery_warned = True
                 self.log.warning("delivery.unavailable", error=str(exc),
@@ -380,12 +381,17 @@ class SchedulerService:
             return
         if self._channels is None:
             settings = self.app.settings
-            self._channels = {"webhook": WebhookChannel(settings.webhook_secret)}
-            if settings.smtp_host:
-                self._channels["email"] = EmailChannel(settings)
+            if hasattr(delivery, "channels_from_settings"):
+                self._channels = delivery.channels_from_settings(settings)
             else:
-                self.log.warning("delivery.email_disabled", detail="METROLEX_SMTP_HOST is not set")
-        deliver_pending(self.app, self._channels, require_aware(self._now()))
+                self._channels = {"webhook": delivery.WebhookChannel(settings.webhook_secret)}
+                if settings.smtp_host:
+                    self._channels["email"] = delivery.EmailChannel(settings)
+            if "email" not in self._channels:
+                self.log.warning("delivery.email_disabled", detail="METROLEX_SMTP_HOST is not set: e-mail stays in the outbox")
+        counts = deliver_pending(self.app, self._channels, require_aware(self._now()))
+        if counts and any(counts.values()):
+            self.log.info("delivery.done", **{k: v for k, v in counts.items() if isinstance(v, int)})
 
     # -- the sweep and the wake-ups -------------------------------------------------------------------
     def run_sweep(self, as_of: dt.date | dt.datetime, by: str = "scheduler"):
