@@ -154,6 +154,21 @@ class Store:
         if self.is_sqlite:
             self._sqlite_pragmas(self.engine)
         self.session = scoped_session(sessionmaker(bind=self.engine, autoflush=True))
+        # Several processes may open a new database at once: create its tables one at a time.
+        guard = None
+        if not self.is_sqlite:
+            guard = self.engine.connect()
+            guard.execute(text("SELECT pg_advisory_lock(7311001)"))
+            guard.commit()
+        try:
+            self._create_schema()
+        finally:
+            if guard is not None:
+                guard.execute(text("SELECT pg_advisory_unlock(7311001)"))
+                guard.commit()
+                guard.close()
+
+    def _create_schema(self) -> None:
         metadata.create_all(self.engine)
         with _construct_lock:
             _pending_session.append(self.session)
@@ -186,20 +201,34 @@ class Store:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
 
     def _install_pg_guards(self) -> None:
-        """The record is append-only: PostgreSQL refuses UPDATE and DELETE on its tables."""
+        """The record is append-only: PostgreSQL refuses UPDATE and DELETE on its tables.
+
+        Installed once per database; a store that finds them in place changes nothing (DDL while
+        another process writes would take exclusive locks and could deadlock with it)."""
+        tables = (EVENTS_TABLE, "record_chain", "facts", "notices")
+        with self.engine.connect() as conn:
+            present = {r[0] for r in conn.execute(text(
+                "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE t.tgname = 'metrolex_append_only'"))}
+        if set(tables) <= present:
+            return
         ddl = """
         CREATE OR REPLACE FUNCTION metrolex_refuse_change() RETURNS trigger AS $$
         BEGIN RAISE EXCEPTION 'metrolex: the record is append-only (% on %)', TG_OP, TG_TABLE_NAME; END;
         $$ LANGUAGE plpgsql;
         """
         with self.engine.begin() as conn:
-            conn.execute(text("SELECT pg_advisory_xact_lock(7311001)"))
+            # Wait for any write in flight (same lock as `writing`) rather than deadlock with it.
+            conn.execute(text("SELECT pg_advisory_xact_lock(7311002)"))
             conn.execute(text(ddl))
-            for table in (EVENTS_TABLE, "record_chain", "facts", "notices"):
-                conn.execute(text(f"DROP TRIGGER IF EXISTS metrolex_append_only ON {table}"))
-                conn.execute(text(
-                    f"CREATE TRIGGER metrolex_append_only BEFORE UPDATE OR DELETE ON {table} "
-                    "FOR EACH ROW EXECUTE FUNCTION metrolex_refuse_change()"))
+            for table in tables:
+                exists = conn.execute(text(
+                    "SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                    "WHERE t.tgname = 'metrolex_append_only' AND c.relname = :t"), {"t": table}).first()
+                if not exists:
+                    conn.execute(text(
+                        f"CREATE TRIGGER metrolex_append_only BEFORE UPDATE OR DELETE ON {table} "
+                        "FOR EACH ROW EXECUTE FUNCTION metrolex_refuse_change()"))
 
     # -- transactions -------------------------------------------------------------------------
     @contextmanager

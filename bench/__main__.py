@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bench.measure import (DEFAULT_PG, GOALS, Progress, evaluate_goals, machine_info, pg_reachable,
-                           run_backend)
+                           product_version, run_backend)
 from bench.workload import DEFAULT_AS_OF, DEFAULT_SEED, SCALES, Workload
 
 BACKENDS = ("sqlite", "postgresql")
@@ -105,6 +105,8 @@ def _print_text(results: dict) -> None:
     print(f"machine: {m['nproc']} × {m['cpu']}, {m['ram_gb']} GB RAM, Python {m['python']}, SQLite {m['sqlite']}; "
           f"{m['date']}")
     print("workload: " + ", ".join(f"{k} {v:,}" for k, v in results["counts"].items()))
+    prod = results.get("product") or {}
+    print(f"product: commit {prod.get('commit')} ({prod.get('modified_files', '?')} modified files)")
     for backend, res in results["backends"].items():
         print(f"\n== {backend}")
         if res.get("skipped"):
@@ -112,6 +114,8 @@ def _print_text(results: dict) -> None:
             continue
         if res.get("incomplete"):
             print(f"   INCOMPLETE: {res['incomplete']}")
+        for phase, msg in (res.get("errors") or {}).items():
+            print(f"   ERROR in {phase}: {msg}")
         f, b, x = res.get("figures", {}), res.get("baselines", {}), res.get("extra", {})
 
         def show(label: str, value, base=None, ratio=None) -> None:
@@ -122,12 +126,16 @@ def _print_text(results: dict) -> None:
             show("load facts/s", f["load_events_per_s"], b.get("load_events_per_s"), f.get("load_ratio"))
         if "check_s" in f:
             show("check s (every obligation)", f["check_s"], f"{b.get('sweep_s')} s", f.get("sweep_ratio"))
+        if "check_warm_s" in f:
+            show("check s (warm app)", f["check_warm_s"], None, f.get("sweep_ratio_warm"))
         if "durable_check_s" in f:
             show("check s (durable engine)", f["durable_check_s"])
         if "incremental_ms" in f:
             show("incremental re-judge ms", f["incremental_ms"])
         if "replay_events_per_s" in f:
             show("replay facts/s", f["replay_events_per_s"], b.get("read_events_per_s"), f.get("replay_ratio"))
+        if "replay_warm_s" in f:
+            show("replay s (warm app)", f["replay_warm_s"], None, f.get("replay_ratio_warm"))
         if "remind_s" in f:
             show("remind s", f["remind_s"], None, None)
             print(f"   {'':<34} {x.get('reminders_issued', 0):>16,} notices")
@@ -136,7 +144,8 @@ def _print_text(results: dict) -> None:
         for name, g in res.get("goals", {}).items():
             mark = "n/a" if g["holds"] is None else ("HOLDS" if g["holds"] else "FAILS")
             scope = "" if g["at_goal_scale"] else f"   (goal is set at {g['goal_at_scale']})"
-            print(f"     {name:<16} {g['value']!s:>12} {g['goal']:<10} {mark}{scope}")
+            note = f"   ({g['note']})" if g.get("note") else ""
+            print(f"     {name:<16} {g['value']!s:>12} {g['goal']:<10} {mark}{scope}{note}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.no_pg and "postgresql" in backends:
         backends.remove("postgresql")
     results = {"scale": a.scale, "factor": workload.factor, "seed": a.seed, "as_of": a.as_of, "chunk": a.chunk,
-               "counts": workload.counts.as_dict(), "machine": machine_info(), "backends": {},
+               "counts": workload.counts.as_dict(), "machine": machine_info(), "product": product_version(),
+               "backends": {},
                "goals_defined": [{"name": n, "goal": f"{op} {t:g}", "at": at} for n, op, t, at in GOALS]}
     say(f"scale {a.scale} (factor {workload.factor:g}): " + ", ".join(f"{k} {v:,}" for k, v in results["counts"].items()))
     try:
@@ -173,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                                   durable=not a.no_durable, progress=Progress(f"{backend:<10}", not a.quiet))
             else:
                 res = _run_child(a, backend, workdir)
-            res["goals"] = evaluate_goals(res.get("figures", {}), str(a.scale))
+            res["goals"] = evaluate_goals(res.get("figures", {}), str(a.scale), complete=bool(res.get("complete")))
             results["backends"][backend] = res
             say(f"{backend}: done" + (f" ({res['incomplete']})" if res.get("incomplete") else ""))
     finally:
@@ -201,10 +211,15 @@ def _summary_to_stderr(results: dict, quiet: bool) -> None:
         ratios = ", ".join(f"{k} {f[k]}" for k in ("load_ratio", "sweep_ratio", "incremental_ms", "replay_ratio",
                                                    "remind_s", "peak_rss_mb", "durable_check_s") if k in f)
         print(f"[bench] {backend}: {ratios}", file=sys.stderr)
+        for phase, msg in (res.get("errors") or {}).items():
+            print(f"[bench]   ERROR in {phase}: {msg}", file=sys.stderr)
+        if res.get("incomplete"):
+            print(f"[bench]   INCOMPLETE: {res['incomplete']}", file=sys.stderr)
         for name, g in res.get("goals", {}).items():
             mark = "n/a" if g["holds"] is None else ("holds" if g["holds"] else "FAILS")
             print(f"[bench]   goal {name} {g['goal']}: {g['value']} → {mark}"
-                  + ("" if g["at_goal_scale"] else f" (goal set at {g['goal_at_scale']})"), file=sys.stderr)
+                  + ("" if g["at_goal_scale"] else f" (goal set at {g['goal_at_scale']})")
+                  + (f" ({g['note']})" if g.get("note") else ""), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -257,16 +257,18 @@ class Workload:
         likely); 0.2 % of them are a duplicate entry that an `event-retracted` corrects."""
         rng = self.rng("training")
         people = self._people
+        years = [y for y in _TRAINING_YEARS if y <= self.as_of.year] or [self.as_of.year]
+        weights = [w for y, w in zip(_TRAINING_YEARS, _TRAINING_WEIGHTS) if y <= self.as_of.year] or [1]
         cum = []
         total = 0
-        for w in _TRAINING_WEIGHTS:
+        for w in weights:
             total += w
             cum.append(total)
         emitted, n_retract = 0, 0
         as_of = self.as_of
         while emitted < self.counts.training:
             p = people[rng.randrange(len(people))]
-            year = _TRAINING_YEARS[rng.choices(range(len(_TRAINING_YEARS)), cum_weights=cum)[0]]
+            year = years[rng.choices(range(len(years)), cum_weights=cum)[0]]
             day = _day(rng, dt.date(year, 1, 1), min(dt.date(year, 12, 31), as_of))
             record = {"id": f"tr-{emitted:07d}", "type": "training-recorded", "date": _iso(day), "person": p.id,
                       "hours": rng.choice(_HOURS), "off_job": rng.random() < 0.9, "course": rng.choice(_COURSES)}
