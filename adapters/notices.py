@@ -95,8 +95,12 @@ class NoticeService:
                                  "recipient": p.recipient, "copy_to": json.dumps(list(p.copy_to), ensure_ascii=False),
                                  "due": p.due, "as_of": as_of.isoformat(), "issued_at": issued_at,
                                  "payload": json.dumps(payload, ensure_ascii=False)})
+                sent: set[tuple[str, str]] = set()
                 for who in (p.recipient, *p.copy_to):
                     for channel, address in contacts.get(who, {}).items():
+                        if (channel, address) in sent:  # two units may share an address
+                            continue
+                        sent.add((channel, address))
                         deliveries.append({"notice_key": p.key, "channel": channel, "address": address,
                                            "payload": json.dumps(payload, ensure_ascii=False), "attempts": 0,
                                            "next_attempt_at": 0.0, "status": "pending"})

@@ -82,7 +82,8 @@ def plan_notices(judgments: Iterable[Judgment], policies: dict[str, dict], as_of
             to = policy.get("escalate_to", "division")
             escalated_to = (supervisors.get(recipient) if to == "supervisor" else None) or \
                 division.get(j.jurisdiction) or f"division:{j.jurisdiction}"
-            copy_to = tuple(dict.fromkeys(copy_to + (escalated_to,)))
+            copy_to = copy_to + (escalated_to,)
+        copy_to = tuple(u for u in dict.fromkeys(copy_to) if u != recipient)  # nobody twice
         out.append(PlannedNotice(key=notice_key(j, "overdue", step), kind="overdue", step=step,
                                  recipient=recipient, copy_to=copy_to, escalated_to=escalated_to, **common))
     return out
