@@ -12,6 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from domain.person import DUTIES
@@ -105,7 +106,7 @@ class Fact:
     def date(self) -> str | None:
         return self.fields.get("date")
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         return content_hash(self.type, self.fields)
 

@@ -8,9 +8,15 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Iterable
 
 STATUTORY = ("mandatory-verification", "type-evaluation")
+
+
+@lru_cache(maxsize=8192)
+def _day(text: str) -> dt.date:
+    return dt.date.fromisoformat(text)
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,9 @@ class FactView:
         rows = list(rows)
         retracted = {r["refers"] for r in rows if r["type"] == "event-retracted"}
         view = cls(as_of)
+        cut = as_of.isoformat()
+        # Rows sorted once by (date, seq): every per-type and per-subject list comes out ordered.
+        rows.sort(key=lambda r: (r.get("date") or "", r["seq"]))
         for r in rows:
             if r["fact_id"] in retracted or r["type"] == "event-retracted":
                 continue
@@ -65,16 +74,14 @@ class FactView:
             if t == "plan-published":
                 view.plans[fields["key"]] = dict(fields)
                 continue
-            day = dt.date.fromisoformat(r["date"]) if r.get("date") else None
-            if day is not None and day > as_of:
+            if r.get("date") and r["date"] > cut:
                 continue
+            day = _day(r["date"]) if r.get("date") else None
             f = F(r["fact_id"], t, day, r["seq"], fields, r.get("jurisdiction"))
             view.by_type[t].append(f)
             subject = r.get("subject")
             if subject:
                 view.by_subject[(t, subject)].append(f)
-        for lst in list(view.by_type.values()) + list(view.by_subject.values()):
-            lst.sort(key=lambda f: (f.date or dt.date.min, f.seq))
         return view
 
     def of(self, fact_type: str, subject: str) -> list[F]:

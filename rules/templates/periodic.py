@@ -25,7 +25,9 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
         intervals = view.statutory_intervals(pid, p["duties"])
         if not intervals:
             continue
-        records = view.of(p["fact"], pid)
+        by_year: dict[int, list] = {}
+        for f in view.of(p["fact"], pid):
+            by_year.setdefault(f.date.year, []).append(f)
         # A person registered without a start date is bound from the rule's first owed year.
         first = intervals[0].start.year if intervals[0].start != dt.date.min else rule.binds_from.year
         for year in range(first, view.as_of.year + 1):
@@ -44,9 +46,7 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
             excluded = 0.0
             satisfied = None
             used: list[str] = []
-            for f in records:
-                if f.date.year != year:
-                    continue
+            for f in by_year.get(year, ()):
                 if not _matches(f.fields, p.get("filter")):
                     excluded += float(f.fields.get(p["measure"], 0))
                     continue

@@ -28,29 +28,44 @@ def _division(view: FactView, jurisdiction: str) -> str | None:
 def milestone(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
     p = rule.parameters
     out: list[Instance] = []
-    for m in view.by_type.get(p["trigger"], []):
+    milestones = view.by_type.get(p["trigger"], [])
+    if not milestones:
+        return out
+    tasks = {key: {int(t["number"]): t for t in plan["tasks"]} for key, plan in view.plans.items()}
+    # Answers indexed once: (plan, task) → facts, in (date, seq) order.
+    answers: dict[tuple[str, int], list] = {}
+    for kind in p["answers"]:
+        for f in view.by_type.get(kind, []):
+            answers.setdefault((f.fields.get("plan"), int(f.fields.get("task", -1))), []).append(f)
+    for lst in answers.values():
+        lst.sort(key=lambda f: (f.date, f.seq))
+    expanded: dict[str, list[str]] = {}
+
+    def units_of(names: list[str]) -> list[str]:
+        out_units: list[str] = []
+        for name in names:
+            if name not in expanded:
+                expanded[name] = expand(name, view.units, rule.jurisdiction)
+            out_units.extend(expanded[name])
+        return out_units
+
+    for m in milestones:
         plan = view.plans.get(m.fields["plan"])
         if plan is None or plan.get("jurisdiction") != rule.jurisdiction:
             continue
         number = int(m.fields["task"])
-        task = next((t for t in plan["tasks"] if int(t["number"]) == number), None)
+        task = tasks[m.fields["plan"]].get(number)
         if task is None:
             continue
         due = dt.date.fromisoformat(m.fields["due"])
         if due < rule.binds_from:
             continue
         subject = f"{m.fields['plan']}/{number}"
-        leads = [u for name in task.get("leads", []) for u in expand(name, view.units, rule.jurisdiction)]
-        supporting = [u for name in task.get("supporting", []) for u in expand(name, view.units, rule.jurisdiction)]
-        done = None
-        for kind in p["answers"]:
-            for f in view.of(kind, m.fields["plan"]):
-                if int(f.fields.get("task", -1)) != number or f.date < m.date:
-                    continue
-                if kind == "task-progress-reported" and f.fields.get("milestone") != m.fields["name"]:
-                    continue
-                if done is None or (f.date, f.seq) < (done.date, done.seq):
-                    done = f
+        leads = units_of(task.get("leads", []))
+        supporting = units_of(task.get("supporting", []))
+        done = next((f for f in answers.get((m.fields["plan"], number), ())
+                     if f.date >= m.date and (f.type != "task-progress-reported"
+                                              or f.fields.get("milestone") == m.fields["name"])), None)
         out.append(Instance(
             rule=rule.id, subject=subject, subject_kind="task", jurisdiction=rule.jurisdiction,
             period=m.fields["name"], trigger=m.id, due=due, satisfied_on=done.date if done else None,
