@@ -108,7 +108,7 @@ class NoticeService:
             if store.app.recorder.select_events(record.id, limit=1) == []:
                 aggregates.append(record)
             if aggregates:
-                store.app.save(*aggregates)
+                store.append(session, aggregates)
             if rows_out:
                 session.execute(notices.insert(), rows_out)
             if deliveries:

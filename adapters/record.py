@@ -332,9 +332,7 @@ class RecordService:
             if progress and (n % 1000 == 0 or n == total):
                 progress(n, total)
         if aggregates:
-            pending = [a for a in aggregates.values() if a.pending_events]
-            if pending:
-                self.store.app.save(*pending)
+            self.store.append(session, [a for a in aggregates.values() if a.pending_events])
         for i in range(0, len(rows), 1000):
             session.execute(facts.insert(), rows[i:i + 1000])
         result.recorded = len(rows)
