@@ -533,7 +533,11 @@ def create_app(app: App):
         except Exception as exc:  # the store is down: say so, don't crash
             return JSONResponse({"status": "unavailable", "store": _store_kind(app), "error": type(exc).__name__},
                                 status_code=503)
-        return {"status": "ok", "store": _store_kind(app)}
+        out = {"status": "ok", "store": _store_kind(app)}
+        service = app.extras.get("scheduler")
+        if service is not None:  # only under `metrolex serve`
+            out["scheduler"] = "leader" if service.is_leader else "standby"
+        return out
 
     # -- judgments -----------------------------------------------------------------------------
     def _statuses(values: list[str] | None) -> set[str] | None:

@@ -87,6 +87,7 @@ def serve(app, host: str = "127.0.0.1", port: int = 8000, scheduler: bool = True
                 from adapters.scheduling import SchedulerService
                 try:
                     service = SchedulerService(app).start()
+                    app.extras["scheduler"] = service  # health reports leader or standby
                 except Exception as exc:
                     log.exception("serve.scheduler_failed")
                     print(f"metrolex serve: could not start the scheduler: {exc}", file=sys.stderr)
