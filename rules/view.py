@@ -135,6 +135,16 @@ class FactView:
         ends = [f.date for f in self.of("lead-lab-ended", unit_id) if f.date >= start]
         return Interval(start, min(ends) if ends else None)
 
+    def approved_centers(self, jurisdiction: str):
+        """(center id, life) of every center of the jurisdiction approved for construction — the
+        centers SH-CNTR binds (批准筹建后)."""
+        for cid in sorted(self.centers):
+            if self.center_jurisdiction(cid) != jurisdiction:
+                continue
+            life = self.center_life(cid)
+            if life["approval"] is not None:
+                yield cid, life
+
     def center_life(self, center_id: str) -> dict[str, Any]:
         """Approval (with its construction years), acceptance and revocation as of the view."""
         approvals = self.of("center-approved", center_id)

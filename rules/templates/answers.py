@@ -78,14 +78,10 @@ def match_answers(triggers: list[F], answers: list[F], failures: list[F]) -> dic
 def deadline_after_trigger(rule: RuleVersion, view: FactView, calendar: WorkdayCalendar) -> list[Instance]:
     p = rule.parameters
     out: list[Instance] = []
-    for cid in sorted(view.centers):
-        if view.center_jurisdiction(cid) != rule.jurisdiction:
-            continue
-        life = view.center_life(cid)
+    for cid, life in view.approved_centers(rule.jurisdiction):
         # The guideline binds centers approved for construction (批准筹建后): nothing is owed for
         # what happened to an applicant before its approval.
-        approval = life["approval"]
-        triggers = [t for t in view.of(p["trigger"], cid) if approval is not None and t.date >= approval.date]
+        triggers = [t for t in view.of(p["trigger"], cid) if t.date >= life["approval"].date]
         if not triggers:
             continue
         matched = match_answers(triggers, view.of(p["answer"], cid),
@@ -123,13 +119,8 @@ def duration_from_start(rule: RuleVersion, view: FactView, calendar) -> list[Ins
     (approval + construction years − 1 day); fulfilled by acceptance (验收)."""
     p = rule.parameters
     out: list[Instance] = []
-    for cid in sorted(view.centers):
-        if view.center_jurisdiction(cid) != rule.jurisdiction:
-            continue
-        life = view.center_life(cid)
-        start: F | None = life["approval"]
-        if start is None:
-            continue
+    for cid, life in view.approved_centers(rule.jurisdiction):
+        start: F = life["approval"]
         years = start.fields.get(p["years_field"]) or p["default_years"]
         due = day_before_anniversary(start.date, int(years))
         if due < rule.binds_from or (life["revoked"] and due > life["revoked"]):

@@ -68,22 +68,13 @@ def _num(x: float) -> float | int:
     return int(x) if float(x).is_integer() else x
 
 
-def _center_years(view: FactView, center_id: str) -> tuple[dict, int | None]:
-    life = view.center_life(center_id)
-    return life, (life["approval"].date.year if life["approval"] else None)
-
-
 def count_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
     """SH-CNTR 四(二): at least `threshold` facts a year, every year from the approval year on;
     a revoked center owes no year whose end is after the revocation."""
     p = rule.parameters
     out: list[Instance] = []
-    for cid in sorted(view.centers):
-        if view.center_jurisdiction(cid) != rule.jurisdiction:
-            continue
-        life, first = _center_years(view, cid)
-        if first is None:
-            continue
+    for cid, life in view.approved_centers(rule.jurisdiction):
+        first = life["approval"].date.year
         if not p["first_year_counts"]:
             first += 1
         held = view.of(p["fact"], cid)
@@ -108,14 +99,9 @@ def annual_deadline_while(rule: RuleVersion, view: FactView, calendar) -> list[I
     on that day (approved, not yet accepted, not revoked before it)."""
     p = rule.parameters
     out: list[Instance] = []
-    for cid in sorted(view.centers):
-        if view.center_jurisdiction(cid) != rule.jurisdiction:
-            continue
-        life, first = _center_years(view, cid)
-        if first is None:
-            continue
+    for cid, life in view.approved_centers(rule.jurisdiction):
         reports = view.of(p["fact"], cid)
-        for year in range(first, view.as_of.year + 1):
+        for year in range(life["approval"].date.year, view.as_of.year + 1):
             due = dt.date(year, p["month"], p["day"])
             if due < rule.binds_from or life["approval"].date > due:
                 continue
