@@ -50,6 +50,9 @@ def cmd_load(app: App, args) -> int:
     results = []
     for name in args.files:
         try:
+            size = Path(name).stat().st_size if Path(name).exists() else 0
+            if size > 512 * 1024 and not args.quiet and sys.stderr.isatty():
+                print(f"reading {name} ({size / 1e6:.1f} MB)…", file=sys.stderr, flush=True)
             doc = read_facts_file(name)
             result = app.record.load(doc, actor="cli", progress=_progress(name, not args.quiet and sys.stderr.isatty()))
         except FileError as exc:
@@ -211,14 +214,19 @@ def cmd_audit(app: App, args) -> int:
         print(json.dumps(head, ensure_ascii=False, indent=None if not args.json else 2))
         return EXIT_OK
     if c == "history":
+        from adapters.notices import recorded_judgments
         events = app.compliance.history(args.subject)
         notices = app.notices.issued(args.subject)
+        judged = recorded_judgments(app, args.subject)
         if args.json:
-            _print_json({"subject": args.subject, "events": events, "notices": notices})
+            _print_json({"subject": args.subject, "events": events, "judgments": judged, "notices": notices})
         else:
             for e in events:
                 mark = f"  (retracted by {e['retracted_by']})" if e["retracted_by"] else ""
                 print(f"{e['date'] or '—':10}  recorded {e['recorded_at'][:19]}Z  {e['type']:28} {e['id']}{mark}")
+            for j in judged:
+                print(f"{j['as_of']:10}  judged   (known at {(j['known_at'] or '')[:19]}Z)  {j['rule']} {j['period']}: "
+                      f"{j['status']} (due {j['due']})")
             for n in notices:
                 print(f"{n['as_of']:10}  issued   {n['issued_at'][:19]}Z  {n['kind']:28} {n['rule']} due {n['due']}")
         return EXIT_OK

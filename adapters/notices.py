@@ -171,20 +171,36 @@ def judgment_record(app, as_of: dt.date, known_at: str | None, judgments: list[J
     return ComplianceSweep(key, as_of.isoformat(), known_at, versions, judgment_digest(judgments), counts, unmet)
 
 
-def recheck(app) -> list[dict]:
-    """Replay every recorded sweep and compare: the determinism an auditor relies on."""
+def _sweep_records(app):
+    from uuid import UUID
+
     from sqlalchemy import text as sql
-    out = []
     with app.store.engine.connect() as conn:
         ids = [r[0] for r in conn.execute(sql(
             "SELECT DISTINCT originator_id FROM record_events WHERE topic LIKE 'domain.compliance:%'"))]
     for agg_id in ids:
-        from uuid import UUID
         if isinstance(agg_id, (bytes, memoryview)):
             agg_id = UUID(bytes=bytes(agg_id))
         elif not isinstance(agg_id, UUID):
             agg_id = UUID(str(agg_id))
-        rec = app.store.app.repository.get(agg_id)
+        yield app.store.app.repository.get(agg_id)
+
+
+def recorded_judgments(app, subject: str) -> list[dict]:
+    """The open, overdue and breached judgments the sweeps recorded about a subject."""
+    out = []
+    for rec in _sweep_records(app):
+        for rule, version, subj, period, trigger, due, status in rec.unmet:
+            if subj == subject:
+                out.append({"as_of": rec.as_of, "known_at": rec.known_at, "rule": rule, "rule_version": version,
+                            "period": period, "trigger": trigger, "due": due, "status": status})
+    return sorted(out, key=lambda x: (x["as_of"], x["rule"], x["period"]))
+
+
+def recheck(app) -> list[dict]:
+    """Replay every recorded sweep and compare: the determinism an auditor relies on."""
+    out = []
+    for rec in _sweep_records(app):
         judgments = app.compliance.check(dt.date.fromisoformat(rec.as_of), rec.known_at)
         versions = sorted(f"{v.id}@{v.jurisdiction}:v{v.version}" for v in app.catalogue.in_force(dt.date.fromisoformat(rec.as_of)))
         out.append({"as_of": rec.as_of, "known_at": rec.known_at, "recorded_digest": rec.digest,
