@@ -9,9 +9,12 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 STATUTORY = ("mandatory-verification", "type-evaluation")
+
+
+_REGISTRATIONS = ("unit-registered", "person-registered", "center-registered", "plan-published")
 
 
 @lru_cache(maxsize=8192)
@@ -19,9 +22,12 @@ def _day(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
-@dataclass(frozen=True)
-class F:
-    """One fact in the view."""
+def _by_date_seq(f: "F") -> tuple:
+    return (f.date or dt.date.min, f.seq)
+
+
+class F(NamedTuple):
+    """One fact in the view (immutable; built once per stored row and reused across views)."""
     id: str
     type: str
     date: dt.date | None
@@ -48,44 +54,59 @@ class FactView:
     plans: dict[str, dict] = field(default_factory=dict)
     by_type: dict[str, list[F]] = field(default_factory=lambda: defaultdict(list))
     by_subject: dict[tuple[str, str], list[F]] = field(default_factory=lambda: defaultdict(list))
+    _sorted_ids: set[int] = field(default_factory=set)
 
     @classmethod
     def build(cls, rows: Iterable[dict], as_of: dt.date) -> "FactView":
-        rows = list(rows)
+        rows = rows if isinstance(rows, list) else list(rows)
         retracted = {r["refers"] for r in rows if r["type"] == "event-retracted"}
         view = cls(as_of)
         cut = as_of.isoformat()
-        # Rows sorted once by (date, seq): every per-type and per-subject list comes out ordered.
-        rows.sort(key=lambda r: (r.get("date") or "", r["seq"]))
+        by_type, by_subject = view.by_type, view.by_subject
         for r in rows:
-            if r["fact_id"] in retracted or r["type"] == "event-retracted":
-                continue
-            fields = r["fields"]
             t = r["type"]
-            if t == "unit-registered":
-                view.units[fields["id"]] = dict(fields, lead_lab_ended=None)
+            if t == "event-retracted" or r["fact_id"] in retracted:
                 continue
-            if t == "person-registered":
-                view.people[fields["id"]] = dict(fields)
+            if t in _REGISTRATIONS:
+                fields = r["fields"]
+                if t == "unit-registered":
+                    view.units[fields["id"]] = dict(fields, lead_lab_ended=None)
+                elif t == "person-registered":
+                    view.people[fields["id"]] = dict(fields)
+                elif t == "center-registered":
+                    view.centers[fields["id"]] = dict(fields)
+                else:
+                    view.plans[fields["key"]] = dict(fields)
                 continue
-            if t == "center-registered":
-                view.centers[fields["id"]] = dict(fields)
+            date = r.get("date")
+            if date and date > cut:
                 continue
-            if t == "plan-published":
-                view.plans[fields["key"]] = dict(fields)
-                continue
-            if r.get("date") and r["date"] > cut:
-                continue
-            day = _day(r["date"]) if r.get("date") else None
-            f = F(r["fact_id"], t, day, r["seq"], fields, r.get("jurisdiction"))
-            view.by_type[t].append(f)
+            f = r.get("_fact")
+            if f is None or f.id != r["fact_id"] or f.seq != r["seq"]:
+                # Memoized on the row: a stored fact is the same F in every view (rows never change).
+                f = r["_fact"] = F(r["fact_id"], t, _day(date) if date else None, r["seq"], r["fields"],
+                                   r.get("jurisdiction"))
+            by_type[t].append(f)
             subject = r.get("subject")
             if subject:
-                view.by_subject[(t, subject)].append(f)
+                by_subject[(t, subject)].append(f)
         return view
 
+    def _sorted(self, lst: list[F]) -> list[F]:
+        # Lists are filled in commit order; the rules read them in (date, seq) order. Sorting on
+        # first access keeps building a view linear in the number of facts.
+        if id(lst) not in self._sorted_ids:
+            lst.sort(key=_by_date_seq)
+            self._sorted_ids.add(id(lst))
+        return lst
+
+    def all(self, fact_type: str) -> list[F]:
+        lst = self.by_type.get(fact_type)
+        return self._sorted(lst) if lst else []
+
     def of(self, fact_type: str, subject: str) -> list[F]:
-        return self.by_subject.get((fact_type, subject), [])
+        lst = self.by_subject.get((fact_type, subject))
+        return self._sorted(lst) if lst else []
 
     # -- jurisdictions ---------------------------------------------------------------------
     def unit_jurisdiction(self, unit_id: str | None) -> str | None:

@@ -10,14 +10,18 @@ from rules.judgment import Instance
 from rules.view import FactView
 
 
-def _matches(fields: dict, wanted: dict | None) -> bool:
-    return all(fields.get(k) == v for k, v in (wanted or {}).items())
+def _matches(fields: dict, wanted: tuple) -> bool:
+    for k, v in wanted:
+        if fields.get(k) != v:
+            return False
+    return True
 
 
 def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
     """SH-INST (八): at least `threshold` of `measure` per calendar year, counting only facts that
     match `filter` (off-job). All of the year counts, also before the person entered duty."""
     p = rule.parameters
+    wanted = tuple((p.get("filter") or {}).items())
     out: list[Instance] = []
     for pid in sorted(view.people):
         if view.person_jurisdiction(pid) != rule.jurisdiction:
@@ -47,7 +51,7 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
             satisfied = None
             used: list[str] = []
             for f in by_year.get(year, ()):
-                if not _matches(f.fields, p.get("filter")):
+                if not _matches(f.fields, wanted):
                     excluded += float(f.fields.get(p["measure"], 0))
                     continue
                 total += float(f.fields.get(p["measure"], 0))

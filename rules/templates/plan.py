@@ -28,14 +28,14 @@ def _division(view: FactView, jurisdiction: str) -> str | None:
 def milestone(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
     p = rule.parameters
     out: list[Instance] = []
-    milestones = view.by_type.get(p["trigger"], [])
+    milestones = view.all(p["trigger"])
     if not milestones:
         return out
     tasks = {key: {int(t["number"]): t for t in plan["tasks"]} for key, plan in view.plans.items()}
     # Answers indexed once: (plan, task) → facts, in (date, seq) order.
     answers: dict[tuple[str, int], list] = {}
     for kind in p["answers"]:
-        for f in view.by_type.get(kind, []):
+        for f in view.all(kind):
             answers.setdefault((f.fields.get("plan"), int(f.fields.get("task", -1))), []).append(f)
     for lst in answers.values():
         lst.sort(key=lambda f: (f.date, f.seq))
@@ -82,7 +82,7 @@ def _tracked(view: FactView, jurisdiction: str) -> bool:
     """A jurisdiction's division opts into plan tracking by publishing a work plan or reporting
     an indicator or evaluation in metrolex; before that nobody in the record is answerable."""
     return any(p.get("jurisdiction") == jurisdiction for p in view.plans.values()) or any(
-        f.jurisdiction == jurisdiction for t in ("indicator-reported", "plan-evaluated") for f in view.by_type.get(t, []))
+        f.jurisdiction == jurisdiction for t in ("indicator-reported", "plan-evaluated") for f in view.all(t))
 
 
 def fixed_deadline(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
@@ -92,7 +92,7 @@ def fixed_deadline(rule: RuleVersion, view: FactView, calendar) -> list[Instance
     due = dt.date.fromisoformat(str(p["due"]))
     if due < rule.binds_from:
         return []
-    done = [f for f in view.by_type.get(p["fact"], [])
+    done = [f for f in view.all(p["fact"])
             if f.jurisdiction == rule.jurisdiction and all(f.fields.get(k) == v for k, v in (p.get("match") or {}).items())]
     return [Instance(
         rule=rule.id, subject=rule.jurisdiction, subject_kind="jurisdiction", jurisdiction=rule.jurisdiction,
@@ -105,7 +105,7 @@ def indicator_target(rule: RuleVersion, view: FactView, calendar) -> list[Instan
     if not _tracked(view, rule.jurisdiction):
         return []
     due = dt.date.fromisoformat(str(p["due"]))
-    reports = [f for f in view.by_type.get(p["fact"], []) if f.jurisdiction == rule.jurisdiction]
+    reports = [f for f in view.all(p["fact"]) if f.jurisdiction == rule.jurisdiction]
     out: list[Instance] = []
     for target in p["targets"]:
         mine = [f for f in reports if f.fields.get("indicator") == target["id"]]
