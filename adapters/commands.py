@@ -20,7 +20,7 @@ def _progress(label: str, enabled: bool):
         return None
 
     def report(done: int, total: int) -> None:
-        if total >= 2000 or done == total and total >= 2000:
+        if total >= 2000:  # small files load in a blink; say nothing
             end = "\n" if done == total else ""
             print(f"\r{label}: {done}/{total} facts", end=end, file=sys.stderr, flush=True)
     return report
