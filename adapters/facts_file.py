@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,27 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# JSON writes a character beyond U+FFFF as two escapes, a high and a low surrogate ("\ud842\udfb7"
+# for 𠮷, as json.dumps and most clients do by default), but YAML reads each escape as a character
+# of its own, which is not text: it cannot be hashed, stored or sent back as UTF-8.
+_SURROGATE_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})")
+_LONE_SURROGATE = re.compile(r"(?<!\\)(?:\\\\)*\\(?:u|U0000)[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def yaml_text(name: str, text: str) -> str:
+    """The text with each escaped surrogate pair written as the character it stands for; an
+    escape of half a pair is refused (it is not a character)."""
+    def join(m: re.Match) -> str:
+        high, low = int(m.group(2), 16), int(m.group(3), 16)
+        return m.group(1) + chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+    text = _SURROGATE_PAIR.sub(join, text)
+    lone = _LONE_SURROGATE.search(text)
+    if lone:
+        raise FileError(name, "an escape of half a surrogate pair (\\uD800-\\uDFFF alone) is not a character",
+                        line=text.count("\n", 0, lone.start()) + 1)
+    return text
+
+
 def _yaml() -> YAML:
     y = YAML(typ="rt")
     y.version = (1, 2)
@@ -100,6 +122,7 @@ def read_facts_file(path: str | Path, text: str | None = None) -> FactsDocument:
             json.loads(text)
         except json.JSONDecodeError as exc:
             raise FileError(name, f"broken JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
+    text = yaml_text(name, text)
     try:
         doc = _yaml().load(text)
     except MarkedYAMLError as exc:

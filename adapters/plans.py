@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from adapters.facts_file import FileError, _plain, _yaml
+from adapters.facts_file import FileError, _plain, _yaml, yaml_text
 from adapters.record import LoadResult, RecordService
 from domain.facts import Fact
 from ruamel.yaml.error import MarkedYAMLError
@@ -29,6 +29,7 @@ def read_plan(path: Path) -> Fact:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileError(name, "no such file") from None
+    text = yaml_text(name, text)
     try:
         doc = _yaml().load(text)
     except MarkedYAMLError as exc:

@@ -13,9 +13,12 @@ class InputError(ValueError):
 
 def parse_day(text: str, what: str = "--as-of") -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except (TypeError, ValueError):
         raise InputError(f"{what}: expected a date YYYY-MM-DD, got {text!r}") from None
+    if not 1900 <= day.year <= 2999:
+        raise InputError(f"{what}: {text!r} is outside the years 1900–2999")
+    return day
 
 
 def parse_known_at(text: str | None) -> str | None:

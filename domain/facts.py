@@ -143,13 +143,25 @@ def parse_date(value: Any, name: str) -> str:
     if isinstance(value, dt.datetime):
         raise FieldError(name, f"expected a date YYYY-MM-DD, got a timestamp {value.isoformat()}")
     if isinstance(value, dt.date):
-        return value.isoformat()
+        return parse_date(value.isoformat(), name)
     if isinstance(value, str) and _DATE.match(value.strip()):
         try:
-            return dt.date.fromisoformat(value.strip()).isoformat()
+            day = dt.date.fromisoformat(value.strip())
         except ValueError:
             raise FieldError(name, f"{value!r} is not a real calendar date") from None
+        if not YEARS[0] <= day.year <= YEARS[1]:
+            raise FieldError(name, f"{value!r} is outside the years {YEARS[0]}–{YEARS[1]}")
+        return day.isoformat()
     raise FieldError(name, f"expected a date YYYY-MM-DD, got {value!r}")
+
+
+# One training lasts at most a (leap) year, and no reported quantity is astronomical: so that no
+# sum of them overflows to infinity, which JSON cannot carry (every judgment of the subject, and
+# /judgments for everyone, would fail to answer).
+MAX_CLASS_HOURS = 366 * 24
+INT_RANGES = {"construction_years": (1, 20), "year": (1900, 2999), "task": (1, 100_000)}
+YEARS = (1900, 2999)  # dates outside are typing errors, and date arithmetic must not overflow
+MAX_QUANTITY = 1e15
 
 
 def _coerce(name: str, spec: Spec, value: Any) -> Any:
@@ -165,12 +177,20 @@ def _coerce(name: str, spec: Spec, value: Any) -> Any:
             raise FieldError(name, f"expected a number{' of class hours' if name == 'hours' else ''}, got {value!r}")
         if value < 0:
             raise FieldError(name, f"{name} cannot be negative ({value})")
+        if name == "hours" and value > MAX_CLASS_HOURS:
+            raise FieldError(name, f"{value} class hours in one training is more than a year has "
+                                   f"(at most {MAX_CLASS_HOURS})")
+        if value > MAX_QUANTITY:
+            raise FieldError(name, f"{value} is too large (at most {MAX_QUANTITY:.0e})")
         return float(value) if not float(value).is_integer() else int(value)
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise FieldError(name, f"expected a whole number, got {value!r}")
         if value < 1:
             raise FieldError(name, f"expected a positive number, got {value}")
+        low, high = INT_RANGES.get(name, (1, 100_000))
+        if not low <= value <= high:
+            raise FieldError(name, f"expected a number from {low} to {high}, got {value}")
         return value
     if kind == "duties":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -115,3 +115,25 @@ def test_xlsx_register(tmp_path):
     wb.save(p)
     facts = [loc.fact for loc in facts_of(read_facts_file(p))]
     assert [(f.fields["person"], f.fields["off_job"]) for f in facts] == [("p-1", True), ("p-2", False)]
+
+
+@pytest.mark.parametrize("raw,field", [
+    ({"type": "training-recorded", "date": "2023-01-05", "person": "p", "hours": 1.5e308, "off_job": True}, "hours"),
+    ({"type": "center-approved", "date": "2023-01-05", "center": "c", "construction_years": 10 ** 20}, "construction_years"),
+    ({"type": "center-annual-report-filed", "date": "2023-01-05", "center": "c", "year": 100000}, "year"),
+    ({"type": "comparison-organized", "date": "9999-12-31", "unit": "u"}, "date"),
+])
+def test_values_that_would_overflow_later_arithmetic_are_refused(raw, field):
+    with pytest.raises(FieldError) as err:
+        parse_event(raw)
+    assert err.value.field == field
+
+
+def test_a_character_beyond_the_basic_plane_escaped_in_json_is_one_character(tmp_path):
+    p = tmp_path / "f.json"
+    p.write_text('{"units": [{"id": "u1", "name": "\\ud842\\udfb7\\u660e", "kind": "other"}]}', encoding="utf-8")
+    [loc] = facts_of(read_facts_file(p))
+    assert loc.fact.fields["name"] == "𠮷明" and loc.fact.content_hash
+    p.write_text('{"units": [{"id": "u1", "name": "\\ud842", "kind": "other"}]}', encoding="utf-8")
+    with pytest.raises(FileError):
+        read_facts_file(p)
