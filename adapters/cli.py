@@ -181,6 +181,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INPUT
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the store cannot be reached or opened: say which and why, briefly
+        from sqlalchemy.exc import DBAPIError, OperationalError
+        if isinstance(exc, (OperationalError, DBAPIError)):
+            reason = [line for line in str(getattr(exc, "orig", exc)).strip().splitlines() if line.strip()]
+            store = args.store or os.environ.get("METROLEX_STORE") or "sqlite:///metrolex.db"
+            print(f"metrolex: error: cannot use the store {store}: {' '.join(x.strip() for x in reason) or exc}",
+                  file=sys.stderr)
+            return EXIT_INPUT
+        raise
     except BrokenPipeError:
         return EXIT_OK
 

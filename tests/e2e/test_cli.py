@@ -192,3 +192,8 @@ def test_demo_runs_end_to_end_on_a_fresh_directory(cli):
     proc = cli("demo")
     assert "17 tasks" in proc.stdout and "notices:" in proc.stdout and "obligation instances judged" in proc.stdout
     assert (cli.dir / "metrolex-demo.db").exists()
+
+
+def test_an_unreachable_store_is_a_clear_error_not_a_traceback(cli):
+    proc = cli("--store", "sqlite:////nonexistent/dir/x.db", "check", "--as-of", "2024-01-01", expect=2)
+    assert "cannot use the store" in proc.stderr and "Traceback" not in proc.stderr
