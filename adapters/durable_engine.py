@@ -19,6 +19,12 @@ import uuid
 
 from rules.judgment import Case
 
+try:  # the exception the engine raises when it refuses a fact as already observed
+    from durable.engine import MessageObservedException
+except ImportError:  # pragma: no cover - durable_rules is a dependency
+    class MessageObservedException(Exception):
+        pass
+
 RULESET = "metrolex_judging"
 _lock = threading.Lock()
 _runtime: dict = {}
@@ -83,7 +89,17 @@ class DurableEngine:
             for i in range(0, len(cases), self.batch):
                 facts = [{"sid": sid, "key": c.key, "as_of": c.as_of, "due": c.due, "satisfied": c.satisfied,
                           "late_possible": bool(c.late_possible)} for c in cases[i:i + self.batch]]
-                rt["host"].assert_facts(rt["name"], facts)
+                try:
+                    rt["host"].assert_facts(rt["name"], facts)
+                except MessageObservedException:
+                    # The engine took a distinct fact for one it had seen (its 32-bit content hash
+                    # collided): the batch is refused whole. Assert one by one; a fact refused
+                    # again stays unjudged and is retried alone in a fresh state below.
+                    for fact in facts:
+                        try:
+                            rt["host"].assert_fact(rt["name"], fact)
+                        except MessageObservedException:
+                            continue
                 while True:  # drain anything the engine queued instead of running at once
                     before = sum(map(len, rt["sink"]["results"].values()))
                     rt["rules"].dispatch()
