@@ -49,10 +49,10 @@ class NoticeService:
         return divisions, supervisors, contacts, copies
 
     def plan(self, as_of: dt.date, rows: list[dict] | None = None,
-             judgments: list[Judgment] | None = None) -> list[PlannedNotice]:
+             judgments: list[Judgment] | None = None, context: tuple | None = None) -> list[PlannedNotice]:
         rows = self.app.record.fact_rows() if rows is None else rows
         judgments = self.app.compliance.check(as_of, rows=rows) if judgments is None else judgments
-        divisions, supervisors, _, copies = self._context(rows)
+        divisions, supervisors, _, copies = context or self._context(rows)
         policies = {v.id: v.reminders for v in self.app.catalogue.in_force(as_of)}
         return plan_notices(judgments, policies, as_of, divisions, supervisors, copies)
 
@@ -70,8 +70,9 @@ class NoticeService:
         rows = self.app.record.fact_rows()
         known_at = max((r["recorded_at"] for r in rows), default=None)
         judgments = self.app.compliance.check(as_of, rows=rows)
-        planned = self.plan(as_of, rows, judgments)
-        _, _, contacts, _ = self._context(rows)
+        context = self._context(rows)
+        planned = self.plan(as_of, rows, judgments, context)
+        contacts = context[2]
         store = self.app.store
         with store.writing() as session:
             mark = session.execute(select(func.max(sweeps.c.as_of))).scalar()
