@@ -82,7 +82,8 @@ class ComplianceService:
     def history(self, subject: str) -> list[dict]:
         rows = self.record.fact_rows()
         retracted = {r["refers"]: r["fact_id"] for r in rows if r["type"] == "event-retracted"}
+        own = {r["fact_id"] for r in rows if r["subject"] == subject}
         mine = [r for r in rows if r["subject"] == subject or r["fields"].get("host") == subject
-                or (r["type"] == "event-retracted" and r["refers"] in {x["fact_id"] for x in rows if x["subject"] == subject})]
+                or (r["type"] == "event-retracted" and r["refers"] in own)]
         return [{"id": r["fact_id"], "type": r["type"], "date": r["date"], "recorded_at": r["recorded_at"],
                  "retracted_by": retracted.get(r["fact_id"]), "fields": r["fields"]} for r in mine]

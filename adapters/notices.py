@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from adapters.store import format_instant, notices, outbox, sweeps
+from adapters.store import notices, outbox, sweeps
 from domain.compliance import ComplianceSweep
 from domain.notice import Notice
-from rules.judgment import Judgment
+from rules.judgment import Judgment, count_by_status
 from scheduler.messages import render
 from scheduler.policy import PlannedNotice, plan_notices
 
@@ -161,11 +161,14 @@ def judgment_digest(judgments: list[Judgment]) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def rule_versions(app, as_of: dt.date) -> list[str]:
+    """The rule versions in force on a day, as a sweep records them."""
+    return sorted(f"{v.id}@{v.jurisdiction}:v{v.version}" for v in app.catalogue.in_force(as_of))
+
+
 def judgment_record(app, as_of: dt.date, known_at: str | None, judgments: list[Judgment]) -> ComplianceSweep:
-    versions = sorted(f"{v.id}@{v.jurisdiction}:v{v.version}" for v in app.catalogue.in_force(as_of))
-    counts: dict[str, int] = {}
-    for j in judgments:
-        counts[j.status] = counts.get(j.status, 0) + 1
+    versions = rule_versions(app, as_of)
+    counts = {status: n for status, n in count_by_status(judgments).items() if n}
     unmet = [[j.rule, j.rule_version, j.subject, j.period, j.trigger, j.due, j.status]
              for j in judgments if j.status in ("open", "overdue", "breached")]
     key = f"{as_of.isoformat()}|{known_at}|{','.join(versions)}"
@@ -202,13 +205,10 @@ def recheck(app) -> list[dict]:
     """Replay every recorded sweep and compare: the determinism an auditor relies on."""
     out = []
     for rec in _sweep_records(app):
-        judgments = app.compliance.check(dt.date.fromisoformat(rec.as_of), rec.known_at)
-        versions = sorted(f"{v.id}@{v.jurisdiction}:v{v.version}" for v in app.catalogue.in_force(dt.date.fromisoformat(rec.as_of)))
+        as_of = dt.date.fromisoformat(rec.as_of)
+        digest = judgment_digest(app.compliance.check(as_of, rec.known_at))
         out.append({"as_of": rec.as_of, "known_at": rec.known_at, "recorded_digest": rec.digest,
-                    "replayed_digest": judgment_digest(judgments), "same_rule_versions": versions == rec.rule_versions,
-                    "same": judgment_digest(judgments) == rec.digest})
+                    "replayed_digest": digest, "same_rule_versions": rule_versions(app, as_of) == rec.rule_versions,
+                    "same": digest == rec.digest})
     return sorted(out, key=lambda x: (x["as_of"], x["known_at"] or ""))
 
-
-def now_instant(app) -> str:
-    return format_instant(app.clock())

@@ -206,12 +206,14 @@ class Store:
         Installed once per database; a store that finds them in place changes nothing (DDL while
         another process writes would take exclusive locks and could deadlock with it)."""
         tables = (EVENTS_TABLE, "record_chain", "facts", "notices")
-        with self.engine.connect() as conn:
-            present = {r[0] for r in conn.execute(text(
+
+        def guarded(conn) -> set[str]:
+            return {r[0] for r in conn.execute(text(
                 "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
                 "WHERE t.tgname = 'metrolex_append_only'"))}
-        if set(tables) <= present:
-            return
+        with self.engine.connect() as conn:
+            if set(tables) <= guarded(conn):
+                return
         ddl = """
         CREATE OR REPLACE FUNCTION metrolex_refuse_change() RETURNS trigger AS $$
         BEGIN RAISE EXCEPTION 'metrolex: the record is append-only (% on %)', TG_OP, TG_TABLE_NAME; END;
@@ -221,11 +223,9 @@ class Store:
             # Wait for any write in flight (same lock as `writing`) rather than deadlock with it.
             conn.execute(text("SELECT pg_advisory_xact_lock(7311002)"))
             conn.execute(text(ddl))
+            present = guarded(conn)  # again, under the lock: another process may have just installed them
             for table in tables:
-                exists = conn.execute(text(
-                    "SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                    "WHERE t.tgname = 'metrolex_append_only' AND c.relname = :t"), {"t": table}).first()
-                if not exists:
+                if table not in present:
                     conn.execute(text(
                         f"CREATE TRIGGER metrolex_append_only BEFORE UPDATE OR DELETE ON {table} "
                         "FOR EACH ROW EXECUTE FUNCTION metrolex_refuse_change()"))
