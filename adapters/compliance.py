@@ -9,6 +9,7 @@ from rules.calendar import WorkdayCalendar
 from rules.catalogue import Catalogue
 from rules.evaluate import evaluate
 from rules.judgment import JudgingEngine, Judgment
+from rules.view import T_DATE, T_ID, T_RECORDED, TRAINING, Snapshot, training_fields
 
 
 @dataclass
@@ -31,32 +32,47 @@ class ComplianceService:
         self.record, self.catalogue, self.calendar, self.engine = record, catalogue, calendar, engine
 
     def check(self, as_of: dt.date, known_at: str | None = None, filters: Filters | None = None,
-              lang: str = "zh", rows: list[dict] | None = None) -> list[Judgment]:
+              lang: str = "zh", rows: "Snapshot | list[dict] | None" = None) -> list[Judgment]:
         if rows is None:
             # Judging some subjects needs only their facts and the shared ones (re-judging after
             # one new event stays fast however large the record is).
-            rows = self.record.fact_rows(known_at, filters.subjects if filters and filters.subjects else None)
+            rows = self.record.snapshot(known_at, filters.subjects if filters and filters.subjects else None)
         rules = self.catalogue.in_force(as_of, filters.rules if filters and filters.rules else None)
         judgments = evaluate(rows, as_of, rules, self.calendar, self.engine, lang)
         return [j for j in judgments if filters is None or filters.keep(j)]
 
     def replay(self, as_of: dt.date, known_at: str | None, lang: str = "zh") -> dict:
         """check as it would have been, with the events each judgment rests on (both times)."""
-        rows = self.record.fact_rows(known_at)
-        by_id = {r["fact_id"]: r for r in rows}
-        judgments = self.check(as_of, known_at, lang=lang, rows=rows)
+        snap = self.record.snapshot(known_at)
+        by_id = {r["fact_id"]: r for r in snap.rows}
+        training = {t[T_ID]: t for t in snap.training}
+        judgments = self.check(as_of, known_at, lang=lang, rows=snap)
+        events: dict[str, dict] = {}  # one dict per cited event, however many judgments cite it
 
-        def event(fid: str) -> dict:
-            r = by_id[fid]
-            return {"id": fid, "type": r["type"], "date": r["date"], "recorded_at": r["recorded_at"], "fields": r["fields"]}
+        def event(fid: str) -> dict | None:
+            e = events.get(fid)
+            if e is None:
+                r = by_id.get(fid)
+                if r is not None:
+                    e = {"id": fid, "type": r["type"], "date": r["date"], "recorded_at": r["recorded_at"],
+                         "fields": r["fields"]}
+                else:
+                    t = training.get(fid)
+                    if t is None:
+                        return None
+                    e = {"id": fid, "type": TRAINING, "date": t[T_DATE], "recorded_at": t[T_RECORDED],
+                         "fields": training_fields(t)}
+                events[fid] = e
+            return e
         out = []
         for j in judgments:
-            out.append(j.to_json() | {"events": [event(f) for f in j.facts if f in by_id]})
+            cited = [e for e in map(event, j.facts) if e is not None]
+            out.append(j.to_json() | {"events": cited})
         return {
             "as_of": as_of.isoformat(), "known_at": known_at,
             "rule_versions": [v.summary() for v in self.catalogue.in_force(as_of)],
             "judgments": out,
-            "retractions": [event(r["fact_id"]) for r in rows if r["type"] == "event-retracted"],
+            "retractions": [event(r["fact_id"]) for r in snap.rows if r["type"] == "event-retracted"],
         }
 
     def explain(self, as_of: dt.date, rule: str, subject: str, period: str | None, known_at: str | None,

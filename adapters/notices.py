@@ -17,6 +17,7 @@ from adapters.store import notices, outbox, sweeps
 from domain.compliance import ComplianceSweep
 from domain.notice import Notice
 from rules.judgment import Judgment, count_by_status
+from rules.view import T_RECORDED, Snapshot
 from scheduler.messages import render
 from scheduler.policy import PlannedNotice, plan_notices
 
@@ -50,9 +51,9 @@ class NoticeService:
 
     def plan(self, as_of: dt.date, rows: list[dict] | None = None,
              judgments: list[Judgment] | None = None, context: tuple | None = None) -> list[PlannedNotice]:
-        rows = self.app.record.fact_rows() if rows is None else rows
+        rows = self.app.record.snapshot() if rows is None else rows
         judgments = self.app.compliance.check(as_of, rows=rows) if judgments is None else judgments
-        divisions, supervisors, _, copies = context or self._context(rows)
+        divisions, supervisors, _, copies = context or self._context(rows.rows if isinstance(rows, Snapshot) else rows)
         policies = {v.id: v.reminders for v in self.app.catalogue.in_force(as_of)}
         return plan_notices(judgments, policies, as_of, divisions, supervisors, copies)
 
@@ -67,10 +68,10 @@ class NoticeService:
         if mark is not None and as_of.isoformat() < mark:
             result.skipped = f"already swept through {mark}; an earlier date issues nothing new"
             return result
-        rows = self.app.record.fact_rows()
-        known_at = max((r["recorded_at"] for r in rows), default=None)
+        rows = self.app.record.snapshot()
+        known_at = max([r["recorded_at"] for r in rows.rows] + [t[T_RECORDED] for t in rows.training], default=None)
         judgments = self.app.compliance.check(as_of, rows=rows)
-        context = self._context(rows)
+        context = self._context(rows.rows)
         planned = self.plan(as_of, rows, judgments, context)
         contacts = context[2]
         store = self.app.store
@@ -139,7 +140,7 @@ class NoticeService:
 
     def simulate(self, start: dt.date, end: dt.date, progress=None) -> list[dict]:
         """What the daily sweep would issue, day by day, without touching the record."""
-        rows = self.app.record.fact_rows()
+        rows = self.app.record.snapshot()
         with self.app.store.reading() as s:
             seen = set(s.execute(select(notices.c.key)).scalars())
         out = []
@@ -157,7 +158,7 @@ class NoticeService:
 
 
 def judgment_digest(judgments: list[Judgment]) -> str:
-    body = json.dumps([j.to_json() | {"explanation": None} for j in judgments], ensure_ascii=False, sort_keys=True)
+    body = json.dumps([j.to_json(explanation=False) for j in judgments], ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()
 
 

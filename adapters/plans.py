@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from adapters.facts_file import FileError, _plain, _yaml, yaml_text
+from adapters.facts_file import FileError, _plain, _yaml, fast_yaml, yaml_text
 from adapters.record import LoadResult, RecordService
 from domain.facts import Fact
 from ruamel.yaml.error import MarkedYAMLError
@@ -30,11 +30,23 @@ def read_plan(path: Path) -> Fact:
     except FileNotFoundError:
         raise FileError(name, "no such file") from None
     text = yaml_text(name, text)
+    plain = fast_yaml(text)
+    if plain is not None:
+        try:
+            return _plan_fact(name, plain)
+        except FileError:
+            pass  # read it again with the round-trip reader, which knows the lines
     try:
         doc = _yaml().load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise FileError(name, f"broken YAML: {exc.problem}", line=mark.line + 1 if mark else None) from None
+    return _plan_fact(name, doc)
+
+
+def _plan_fact(name: str, doc: Any) -> Fact:
+    """Checks a plan document (ruamel's, with lines, or plain Python from the fast reader) and
+    makes its plan-published fact."""
     if not isinstance(doc, dict):
         raise FileError(name, "a plan file is a mapping with jurisdiction, year, document, groups, tasks", line=1)
 

@@ -11,12 +11,17 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
+from functools import lru_cache
 from uuid import UUID
+
+from eventsourcing.domain import _created_event_classes
+from eventsourcing.utils import get_topic
 
 from sqlalchemy import select
 
 from adapters.facts_file import FactsDocument, FileError, RawRecord
-from adapters.store import Store, facts
+from adapters.store import FACT_COLUMNS, TRAINING_COLUMNS, Store, facts
+from rules.view import T_PERSON, T_RECORDED, TRAINING_FIELDS, Snapshot
 from domain.assessment import IndicatorReport, PlanEvaluation
 from domain.center import Center
 from domain.errors import DomainError
@@ -25,7 +30,7 @@ from domain.facts import (ANSWERS, Fact, FieldError, canonical_json, derive_even
 from domain.person import Person
 from domain.plan import WorkPlan
 from domain.subject import Subject
-from domain.training import TrainingRecord
+from domain.training import TrainingRecord, TrainingRegister
 from domain.unit import Unit
 
 REF_PREFIX = {"unit": "unit:", "person": "person:", "center": "center:", "plan": "plan:"}
@@ -80,24 +85,51 @@ def _aggregate_of(fact: Fact) -> tuple[type[Subject], str]:
     return Center, f["center"]
 
 
-def _create(fact: Fact, jurisdiction: str) -> Subject:
+def _creation(fact: Fact, jurisdiction: str) -> tuple[type[Subject], dict[str, Any]]:
+    """The aggregate a registration (or a self-contained fact) creates, and its arguments in the
+    order of its `__init__` (which is the order of the created event's state)."""
     f, h = fact.fields, fact.content_hash
     if fact.type == "unit-registered":
-        return Unit(f["id"], fact.id, h, f["name"], f["kind"], f["jurisdiction"], f.get("lead_lab_since"),
-                    f.get("supervisor"), _contacts(f))
+        return Unit, dict(key=f["id"], fact_id=fact.id, content_hash=h, name=f["name"], kind=f["kind"],
+                          jurisdiction=f["jurisdiction"], lead_lab_since=f.get("lead_lab_since"),
+                          supervisor=f.get("supervisor"), contacts=_contacts(f))
     if fact.type == "person-registered":
-        return Person(f["id"], fact.id, h, f["name"], f["unit"], f["duties"], f.get("since"), _contacts(f))
+        return Person, dict(key=f["id"], fact_id=fact.id, content_hash=h, name=f["name"], unit=f["unit"],
+                            duties=f["duties"], since=f.get("since"), contacts=_contacts(f))
     if fact.type == "center-registered":
-        return Center(f["id"], fact.id, h, f["name"], f["host"], _contacts(f))
+        return Center, dict(key=f["id"], fact_id=fact.id, content_hash=h, name=f["name"], host=f["host"],
+                            contacts=_contacts(f))
     if fact.type == "plan-published":
-        return WorkPlan(f["key"], fact.id, h, f["jurisdiction"], f["year"], f["document"], f["groups"], f["tasks"])
+        return WorkPlan, dict(key=f["key"], fact_id=fact.id, content_hash=h, jurisdiction=f["jurisdiction"],
+                              year=f["year"], document=f["document"], groups=f["groups"], tasks=f["tasks"])
     if fact.type == "training-recorded":
-        return TrainingRecord(fact.id, fact.id, h, f["person"], f["date"], f["hours"], f["off_job"], f.get("course"))
+        return TrainingRecord, dict(key=fact.id, fact_id=fact.id, content_hash=h, person=f["person"],
+                                    date=f["date"], hours=f["hours"], off_job=f["off_job"], course=f.get("course"))
     if fact.type == "indicator-reported":
-        return IndicatorReport(fact.id, fact.id, h, jurisdiction, f["indicator"], f["value"], f["date"])
+        return IndicatorReport, dict(key=fact.id, fact_id=fact.id, content_hash=h, jurisdiction=jurisdiction,
+                                     indicator=f["indicator"], value=f["value"], date=f["date"])
     if fact.type == "plan-evaluated":
-        return PlanEvaluation(fact.id, fact.id, h, jurisdiction, f["evaluation"], f["date"])
+        return PlanEvaluation, dict(key=fact.id, fact_id=fact.id, content_hash=h, jurisdiction=jurisdiction,
+                                    evaluation=f["evaluation"], date=f["date"])
     raise AssertionError(fact.type)
+
+
+@lru_cache(maxsize=None)
+def _topic(cls: type) -> str:
+    return get_topic(cls)
+
+
+@lru_cache(maxsize=None)
+def _created_event_class(cls: type[Subject]) -> type:
+    """The event class eventsourcing made from the aggregate's decorated `__init__`."""
+    classes = _created_event_classes[cls]
+    assert len(classes) == 1, classes
+    return classes[0]
+
+
+def _create(fact: Fact, jurisdiction: str) -> Subject:
+    cls, kwargs = _creation(fact, jurisdiction)
+    return cls(**kwargs)
 
 
 COMMANDS: dict[str, Callable[[Any, Fact], None]] = {
@@ -188,6 +220,8 @@ class RecordService:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._rows: list[dict] = []
+        self._training: list[tuple] = []
+        self._training_by_person: dict[str, list[tuple]] = {}
         self._shared: list[dict] = []
         self._by_subject: dict[str, list[dict]] = {}
         self._last_seq = 0
@@ -202,7 +236,7 @@ class RecordService:
             chunk = ids[i:i + 500]
             for row in session.execute(select(facts.c.fact_id, facts.c.content_hash, facts.c.type,
                                               facts.c.subject, facts.c.aggregate, facts.c.payload)
-                                       .where(facts.c.fact_id.in_(chunk))):
+                                       .where(facts.c.fact_id.in_(chunk))).fetchall():
                 found[row.fact_id] = row
         return found
 
@@ -288,8 +322,27 @@ class RecordService:
                 aggregates[agg_id] = self.store.app.repository.get(agg_id)
             return aggregates[agg_id]
 
-        rows = []
+        # A new aggregate that nothing else in this file touches is stored straight from its
+        # creation event (no aggregate object needed); one that a later fact of the file acts on
+        # (a command, a retraction) is built, so its guards see it.
+        touched: set[tuple[type, str]] = set()
+        for loc in new:
+            fact = loc.fact
+            if fact.type == "event-retracted":
+                target = in_file.get(fact.fields["retracts"])
+                if target is not None:
+                    touched.add(_aggregate_of(target))
+            elif fact.type in COMMANDS:
+                touched.add(_aggregate_of(fact))
+        created: list[tuple[UUID, str, bytes]] = []
+        encode = self.store.app.mapper.transcoder.encode
+        register: list[dict] = []
+        register_id: UUID | None = None
+
+        rows: list[tuple] = []
+        training_rows: list[tuple] = []
         recorded_at = session.info["recorded_at"]
+        seq = self.store.next_seq(session)
         total = len(new)
         for n, loc in enumerate(_order(new), start=1):
             fact = loc.fact
@@ -306,6 +359,7 @@ class RecordService:
                         agg = aggregates[agg_id]
                     agg.check_can_retract(target, fact.id)
                     agg.retract(target, fact.id, fact.content_hash, fact.date, fact.fields.get("reason") or "")
+                    agg_id = agg.id
                 elif fact.type in COMMANDS:
                     cls, key = _aggregate_of(fact)
                     agg = aggregate(cls, key)
@@ -314,68 +368,121 @@ class RecordService:
                     if hasattr(agg, "check_task") and "task" in fact.fields:
                         agg.check_task(fact.fields["task"])
                     COMMANDS[fact.type](agg, fact)
+                    agg_id = agg.id
+                elif fact.type == "training-recorded" and (TrainingRecord, fact.id) not in touched:
+                    if register_id is None:
+                        register_key = f"{session.info['recorded_at']}|{fact.id}"
+                        register_id = TrainingRegister.create_id(register_key)
+                    register.append({"fact_id": fact.id, "content_hash": fact.content_hash, **fact.fields})
+                    agg_id = register_id
                 else:
-                    agg = _create(fact, loc.jurisdiction)
-                    aggregates[agg.id] = agg
+                    cls, kwargs = _creation(fact, loc.jurisdiction)
+                    if (cls, kwargs["key"]) in touched:
+                        agg = cls(**kwargs)
+                        aggregates[agg.id] = agg
+                        agg_id = agg.id
+                    else:
+                        agg_id = cls.create_id(kwargs["key"])
+                        event_cls = _created_event_class(cls)
+                        state = {"timestamp": event_cls.create_timestamp(), "originator_topic": _topic(cls), **kwargs}
+                        created.append((agg_id, _topic(event_cls), encode(state)))
             except DomainError as exc:
                 raise refuse(loc, str(exc)) from None
             except KeyError as exc:  # pragma: no cover - guarded above; keeps the message clear
                 raise refuse(loc, f"cannot apply: missing {exc}") from None
-            rows.append({
-                "fact_id": fact.id, "type": fact.type, "date": fact.date, "subject": fact.subject,
-                "refers": fact.fields.get("refers_to") or fact.fields.get("retracts"),
-                "payload": canonical_json(fact.fields), "content_hash": fact.content_hash,
-                "jurisdiction": loc.jurisdiction, "aggregate": str(agg.id), "recorded_at": recorded_at,
-                "actor": actor, "source": file,
-            })
+            f = fact.fields
+            rows.append((seq, fact.id, fact.type, f.get("date"), fact.subject,
+                         f.get("refers_to") or f.get("retracts"), fact.payload, fact.content_hash,
+                         loc.jurisdiction, str(agg_id), recorded_at, actor, file))
+            if fact.type == "training-recorded":
+                training_rows.append((seq, fact.id, f["person"], f["date"], float(f["hours"]),
+                                      1 if f["off_job"] else 0, f.get("course"), f.get("note"), loc.jurisdiction,
+                                      recorded_at))
+            seq += 1
             result.by_type[fact.type] += 1
             if progress and (n % 1000 == 0 or n == total):
                 progress(n, total)
-        if aggregates:
-            self.store.append(session, [a for a in aggregates.values() if a.pending_events])
-        for i in range(0, len(rows), 1000):
-            session.execute(facts.insert(), rows[i:i + 1000])
+        if register:
+            event_cls = _created_event_class(TrainingRegister)
+            created.append((register_id, _topic(event_cls), encode({
+                "timestamp": event_cls.create_timestamp(), "originator_topic": _topic(TrainingRegister),
+                "key": register_key, "records": register})))
+        self.store.append(session, [a for a in aggregates.values() if a.pending_events], created)
+        self.store.insert_rows(session, "facts", FACT_COLUMNS, rows)
+        self.store.insert_rows(session, "training", TRAINING_COLUMNS, training_rows)
         result.recorded = len(rows)
 
     SHARED_TYPES = ("unit-registered", "center-registered", "plan-published", "event-retracted")
 
     def _refresh(self) -> None:
-        q = select(facts.c.seq, facts.c.fact_id, facts.c.type, facts.c.date, facts.c.subject,
-                   facts.c.refers, facts.c.payload, facts.c.jurisdiction, facts.c.recorded_at) \
-            .where(facts.c.seq > self._last_seq).order_by(facts.c.seq)
+        """Bring the in-memory read model up to date: rows with a higher seq than the last seen.
+        Training records come from the narrow `training` table as plain tuples (see
+        rules.view.TRAINING_FIELDS); everything else from `facts`, with its fields decoded."""
         with self.store.reading() as session:
-            for r in session.execute(q):
-                row = r._mapping
-                item = {"seq": row["seq"], "fact_id": row["fact_id"], "type": row["type"], "date": row["date"],
-                        "subject": row["subject"], "refers": row["refers"], "fields": json.loads(row["payload"]),
-                        "jurisdiction": row["jurisdiction"], "recorded_at": row["recorded_at"]}
-                self._rows.append(item)
-                if item["type"] in self.SHARED_TYPES or not item["subject"]:
-                    self._shared.append(item)
-                else:
-                    self._by_subject.setdefault(item["subject"], []).append(item)
-                self._last_seq = row["seq"]
+            conn = session.connection()
+            top = conn.exec_driver_sql("SELECT MAX(seq) FROM facts").scalar() or 0
+            if top <= self._last_seq:
+                return
+            cur = conn.connection.dbapi_connection.cursor()
+            try:
+                mark = "?" if self.store.is_sqlite else "%s"
+                cur.execute(
+                    "SELECT seq, fact_id, type, date, subject, refers, payload, jurisdiction, recorded_at FROM facts "
+                    f"WHERE seq > {mark} AND seq <= {mark} AND type <> 'training-recorded' ORDER BY seq",
+                    (self._last_seq, top))
+                loads = json.loads
+                for seq, fact_id, type_, date, subject, refers, payload, jurisdiction, recorded_at in cur.fetchall():
+                    item = {"seq": seq, "fact_id": fact_id, "type": type_, "date": date, "subject": subject,
+                            "refers": refers, "fields": loads(payload), "jurisdiction": jurisdiction,
+                            "recorded_at": recorded_at}
+                    self._rows.append(item)
+                    if type_ in self.SHARED_TYPES or not subject:
+                        self._shared.append(item)
+                    else:
+                        self._by_subject.setdefault(subject, []).append(item)
+                cur.execute(f"SELECT {', '.join(TRAINING_FIELDS)} FROM training WHERE seq > {mark} AND seq <= {mark} "
+                            "ORDER BY seq", (self._last_seq, top))
+                fresh = cur.fetchall()
+            finally:
+                cur.close()
+        self._training.extend(fresh)
+        by_person = self._training_by_person
+        for t in fresh:
+            lst = by_person.get(t[T_PERSON])
+            if lst is None:
+                by_person[t[T_PERSON]] = [t]
+            else:
+                lst.append(t)
+        self._last_seq = top
 
-    def fact_rows(self, known_at: str | None = None, subjects: Iterable[str] | None = None) -> list[dict]:
-        """The read model as plain dicts, optionally as known at a commit time (UTC text), and
-        optionally only what bears on some subjects (their own facts plus the shared ones:
-        units, centers, plans, retractions) — which is how one new event is re-judged fast.
+    def snapshot(self, known_at: str | None = None, subjects: Iterable[str] | None = None) -> Snapshot:
+        """The read model for evaluation: the rows (dicts) of everything but training records,
+        and the training records as compact tuples — optionally as known at a commit time (UTC
+        text) and optionally only what bears on some subjects (their own facts plus the shared
+        ones: units, centers, plans, retractions), which is how one new event is re-judged fast.
 
-        Kept in memory and brought up to date incrementally (rows with a higher seq than the
-        last one seen): writes serialize on the store's write lock, so seq order is commit order."""
+        Kept in memory and brought up to date incrementally: writes serialize on the store's
+        write lock and take their seqs under it, so seq order is commit order."""
         with self._cache_lock:
             self._refresh()
             if subjects is None:
-                rows = list(self._rows)
+                rows, training = list(self._rows), list(self._training)
             else:
-                rows = list(self._shared)
+                rows, training = list(self._shared), []
                 wanted = set(subjects) | {s.split("/")[0] for s in subjects if "/" in s}  # plan/task → plan
                 for subject in wanted:
                     rows.extend(self._by_subject.get(subject, ()))
+                    training.extend(self._training_by_person.get(subject, ()))
                 rows.sort(key=lambda r: r["seq"])
-        if known_at is None:
-            return rows
-        return [r for r in rows if r["recorded_at"] <= known_at]
+        if known_at is not None:
+            rows = [r for r in rows if r["recorded_at"] <= known_at]
+            training = [t for t in training if t[T_RECORDED] <= known_at]
+        return Snapshot(rows, training)
+
+    def fact_rows(self, known_at: str | None = None, subjects: Iterable[str] | None = None) -> list[dict]:
+        """Every fact of the read model as a plain dict (training records included), in commit
+        order; as `snapshot` for `known_at` and `subjects`."""
+        return self.snapshot(known_at, subjects).all_rows()
 
 
 def rows_in_memory(doc: FactsDocument, recorded_at: str = "1970-01-01T00:00:00.000000+00:00",

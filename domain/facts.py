@@ -107,8 +107,17 @@ class Fact:
         return self.fields.get("date")
 
     @cached_property
+    def _encoded(self) -> tuple[str, str]:
+        return payload_and_hash(self.type, self.fields)
+
+    @property
     def content_hash(self) -> str:
-        return content_hash(self.type, self.fields)
+        return self._encoded[1]
+
+    @property
+    def payload(self) -> str:
+        """The fields as canonical JSON (what the read model stores)."""
+        return self._encoded[0]
 
     def references(self) -> list[tuple[str, str, str]]:
         """(field, kind, id) for every field that names something in the record."""
@@ -131,12 +140,39 @@ def _registration_key(fact_type: str) -> str:
     return {v: k for k, v in REGISTRATION_TYPE.items()}.get(fact_type, "")
 
 
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL.encode(value)
 
 
 def content_hash(fact_type: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json({"type": fact_type, **fields}).encode()).hexdigest()
+
+
+def _flat(fields: dict[str, Any]) -> bool:
+    for v in fields.values():
+        if isinstance(v, dict) or (isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v)):
+            return False
+    return True
+
+
+def payload_and_hash(fact_type: str, fields: dict[str, Any]) -> tuple[str, str]:
+    """(canonical JSON of the fields, content hash) with one encoding where it can: in a flat
+    mapping the only unescaped `"type":` is the top-level key the hash adds, so the payload is
+    the hashed text without it. Equal to (canonical_json(fields), content_hash(...)) always."""
+    hashed = canonical_json({"type": fact_type, **fields})
+    digest = hashlib.sha256(hashed.encode()).hexdigest()
+    if _flat(fields):
+        item = '"type":' + _CANONICAL.encode(fact_type)
+        if hashed == "{" + item + "}":
+            return "{}", digest
+        for before, after in (("{" + item + ",", "{"), ("," + item + ",", ","), ("," + item + "}", "}")):
+            at = hashed.find(before)
+            if at >= 0:
+                return hashed[:at] + after + hashed[at + len(before):], digest
+    return canonical_json(fields), digest
 
 
 def parse_date(value: Any, name: str) -> str:
@@ -164,8 +200,26 @@ YEARS = (1900, 2999)  # dates outside are typing errors, and date arithmetic mus
 MAX_QUANTITY = 1e15
 
 
+_TEXT_KINDS = frozenset(("text",) + REFERENCE_KINDS)
+
+
 def _coerce(name: str, spec: Spec, value: Any) -> Any:
     kind = spec.kind
+    vt = type(value)
+    if vt is str and kind in _TEXT_KINDS:
+        text = value.strip()
+        if text:
+            return text
+    elif vt is bool and kind == "bool":
+        return value
+    elif vt is str and kind == "date" and len(value) == 10 and _DATE.match(value):
+        try:
+            day = dt.date.fromisoformat(value)
+        except ValueError:
+            pass  # the full path below says why
+        else:
+            if YEARS[0] <= day.year <= YEARS[1]:
+                return value
     if kind == "date":
         return parse_date(value, name)
     if kind == "bool":

@@ -11,9 +11,9 @@ from typing import Iterable
 
 from rules.calendar import WorkdayCalendar
 from rules.catalogue import RuleVersion
-from rules.judgment import Instance, JudgingEngine, Judgment, ReferenceEngine
+from rules.judgment import Case, Instance, JudgingEngine, Judgment, ReferenceEngine
 from rules.templates import TEMPLATES
-from rules.view import FactView
+from rules.view import FactView, Snapshot
 
 STATUS_WORDS = {
     "zh": {"met": "按期履行", "met-late": "逾期后履行", "open": "未到期,尚未履行", "overdue": "已逾期,仍可补正",
@@ -41,7 +41,7 @@ def explain(rule: RuleVersion, inst: Instance, status: str, lang: str) -> str:
     return out + sep + values["status"]
 
 
-def derive_instances(rows: Iterable[dict], as_of: dt.date, rules: list[RuleVersion],
+def derive_instances(rows: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[RuleVersion],
                      calendar: WorkdayCalendar) -> list[tuple[RuleVersion, Instance]]:
     view = FactView.build(rows, as_of)
     pairs: list[tuple[RuleVersion, Instance]] = []
@@ -51,24 +51,59 @@ def derive_instances(rows: Iterable[dict], as_of: dt.date, rules: list[RuleVersi
     return pairs
 
 
-def evaluate(rows: Iterable[dict], as_of: dt.date, rules: list[RuleVersion], calendar: WorkdayCalendar,
+class _Judged(Judgment):
+    """A judgment as `evaluate` makes it: its explanation is written when first read (most
+    judgments of a sweep are counted or filtered, not read), and its values drop the name."""
+
+    @property
+    def explanation(self) -> str:  # type: ignore[override]
+        d = self.__dict__
+        text = d.get("_explanation")
+        if text is None:
+            rule, inst, lang = d["_why"]
+            text = d["_explanation"] = explain(rule, inst, self.status, lang)
+        return text
+
+    @explanation.setter
+    def explanation(self, value: str | None) -> None:
+        self.__dict__["_explanation"] = value
+
+    @property
+    def values(self) -> dict:  # type: ignore[override]
+        d = self.__dict__
+        values = d.get("_values")
+        if values is None:
+            values = d["_values"] = {k: v for k, v in d["_why"][1].values.items() if k != "name"}
+        return values
+
+    @values.setter
+    def values(self, value: dict | None) -> None:
+        self.__dict__["_values"] = value
+
+
+def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[RuleVersion], calendar: WorkdayCalendar,
              engine: JudgingEngine | None = None, lang: str = "zh") -> list[Judgment]:
     engine = engine or ReferenceEngine()
-    pairs = derive_instances(rows, as_of, rules, calendar)
-    statuses = engine.judge_all([inst.case(as_of) for _, inst in pairs])
-    if len(statuses) != len({inst.key for _, inst in pairs}):
+    pairs = derive_instances(facts, as_of, rules, calendar)
+    day = as_of.toordinal()
+    cases = [Case(inst.key, day, inst.due.toordinal(),
+                  inst.satisfied_on.toordinal() if inst.satisfied_on else 0, inst.late_possible)
+             for _, inst in pairs]
+    statuses = engine.judge_all(cases)
+    if len(statuses) != len({c.key for c in cases}):
         raise RuntimeError(f"engine {engine.name} judged {len(statuses)} of {len(pairs)} instances")
     judgments = []
+    append = judgments.append
+    as_of_text = as_of.isoformat()
     for rule, inst in pairs:
-        status = statuses[inst.key]
-        judgments.append(Judgment(
+        j = _Judged(
             rule=rule.id, rule_version=rule.version, jurisdiction=inst.jurisdiction, subject=inst.subject,
             subject_kind=inst.subject_kind, period=inst.period, trigger=inst.trigger,
-            due=inst.due.isoformat(), status=status,
+            due=inst.due.isoformat(), status=statuses[inst.key],
             satisfied_on=inst.satisfied_on.isoformat() if inst.satisfied_on else None,
-            provisional=inst.provisional, citation=rule.short_citation, explanation=explain(rule, inst, status, lang),
-            title=rule.title, unit=inst.unit, facts=list(inst.facts), as_of=as_of.isoformat(),
-            values={k: v for k, v in inst.values.items() if k != "name"},
-        ))
+            provisional=inst.provisional, citation=rule.short_citation, explanation=None,
+            title=rule.title, unit=inst.unit, facts=inst.facts, as_of=as_of_text, values=None)
+        j.__dict__["_why"] = (rule, inst, lang)
+        append(j)
     judgments.sort(key=lambda j: (j.rule, j.subject, j.due, j.period, j.trigger or ""))
     return judgments

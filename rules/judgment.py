@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Protocol
+from functools import cached_property
+from typing import Any, Iterable, NamedTuple, Protocol
 
 STATUSES = ("met", "met-late", "open", "overdue", "breached")
 
 
-@dataclass(frozen=True)
-class Case:
+class Case(NamedTuple):
     """What the judging step sees: dates as ordinals; satisfied 0 when not fulfilled."""
     key: str
     as_of: int
@@ -63,7 +63,7 @@ class Instance:
     values: dict[str, Any] = field(default_factory=dict)
     detail: dict[str, str] = field(default_factory=dict)  # computation in words, per language
 
-    @property
+    @cached_property
     def key(self) -> str:
         return "|".join([self.rule, self.subject, self.period, self.trigger or ""])
 
@@ -93,13 +93,14 @@ class Judgment:
     as_of: str
     values: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, explanation: bool = True) -> dict[str, Any]:
+        """The judgment as `check --json` prints it (`explanation=False`: null in its place)."""
         out = {
             "rule": self.rule, "rule_version": self.rule_version, "jurisdiction": self.jurisdiction,
             "subject": self.subject, "subject_kind": self.subject_kind, "period": self.period,
             "trigger": self.trigger, "due": self.due, "status": self.status,
             "satisfied_on": self.satisfied_on, "citation": self.citation,
-            "explanation": self.explanation, "title": self.title, "unit": self.unit,
+            "explanation": self.explanation if explanation else None, "title": self.title, "unit": self.unit,
             "facts": self.facts, "as_of": self.as_of,
         }
         if self.provisional:

@@ -16,6 +16,57 @@ STATUTORY = ("mandatory-verification", "type-evaluation")
 
 _REGISTRATIONS = ("unit-registered", "person-registered", "center-registered", "plan-published")
 
+TRAINING = "training-recorded"
+# A training record in compact form: a plain tuple in this order, which sorts by (date, seq).
+TRAINING_FIELDS = ("date", "seq", "fact_id", "hours", "off_job", "person", "course", "note", "jurisdiction",
+                   "recorded_at")
+T_DATE, T_SEQ, T_ID, T_HOURS, T_OFF_JOB, T_PERSON, T_COURSE, T_NOTE, T_JURISDICTION, T_RECORDED = range(10)
+
+
+def _hours(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def training_fields(t: tuple) -> dict[str, Any]:
+    """The fields of a compact training record, as its facts row stores them."""
+    out: dict[str, Any] = {"date": t[T_DATE], "person": t[T_PERSON], "hours": _hours(t[T_HOURS]),
+                           "off_job": bool(t[T_OFF_JOB])}
+    if t[T_COURSE] is not None:
+        out["course"] = t[T_COURSE]
+    if t[T_NOTE] is not None:
+        out["note"] = t[T_NOTE]
+    return out
+
+
+def training_row(t: tuple) -> dict[str, Any]:
+    """A compact training record as a read-model row (the shape `fact_rows` gives)."""
+    return {"seq": t[T_SEQ], "fact_id": t[T_ID], "type": TRAINING, "date": t[T_DATE], "subject": t[T_PERSON],
+            "refers": None, "fields": training_fields(t), "jurisdiction": t[T_JURISDICTION],
+            "recorded_at": t[T_RECORDED]}
+
+
+def compact_training(row: dict) -> tuple:
+    """A training-recorded read-model row → its compact tuple."""
+    f = row["fields"]
+    return (row["date"], row["seq"], row["fact_id"], float(f["hours"]), 1 if f["off_job"] else 0, f["person"],
+            f.get("course"), f.get("note"), row.get("jurisdiction"), row.get("recorded_at"))
+
+
+@dataclass
+class Snapshot:
+    """What evaluation reads: read-model rows (dicts) for everything but training records, and
+    the training records as compact tuples (a million of them must not cost a million dicts)."""
+    rows: list[dict]
+    training: list[tuple] = field(default_factory=list)
+
+    def all_rows(self) -> list[dict]:
+        """Every fact as a dict, in commit (seq) order."""
+        if not self.training:
+            return list(self.rows)
+        out = self.rows + [training_row(t) for t in self.training]
+        out.sort(key=lambda r: r["seq"])
+        return out
+
 
 @lru_cache(maxsize=8192)
 def _day(text: str) -> dt.date:
@@ -55,16 +106,34 @@ class FactView:
     by_type: dict[str, list[F]] = field(default_factory=lambda: defaultdict(list))
     by_subject: dict[tuple[str, str], list[F]] = field(default_factory=lambda: defaultdict(list))
     _sorted_ids: set[int] = field(default_factory=set)
+    # training records by person, compact (see TRAINING_FIELDS), sorted on first access
+    training: dict[str, list[tuple]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, rows: Iterable[dict], as_of: dt.date) -> "FactView":
-        rows = rows if isinstance(rows, list) else list(rows)
+    def build(cls, facts: "Snapshot | Iterable[dict]", as_of: dt.date) -> "FactView":
+        if isinstance(facts, Snapshot):
+            rows, training = facts.rows, facts.training
+        else:
+            rows, training = (facts if isinstance(facts, list) else list(facts)), []
         retracted = {r["refers"] for r in rows if r["type"] == "event-retracted"}
         view = cls(as_of)
         cut = as_of.isoformat()
         by_type, by_subject = view.by_type, view.by_subject
+        by_person = view.training
+        for t in training:
+            if t[T_DATE] <= cut and t[T_ID] not in retracted:
+                lst = by_person.get(t[T_PERSON])
+                if lst is None:
+                    by_person[t[T_PERSON]] = [t]
+                else:
+                    lst.append(t)
         for r in rows:
             t = r["type"]
+            if t == TRAINING:
+                if r["fact_id"] not in retracted and (not r.get("date") or r["date"] <= cut):
+                    c = compact_training(r)
+                    by_person.setdefault(c[T_PERSON], []).append(c)
+                continue
             if t == "event-retracted" or r["fact_id"] in retracted:
                 continue
             if t in _REGISTRATIONS:
@@ -101,12 +170,28 @@ class FactView:
         return lst
 
     def all(self, fact_type: str) -> list[F]:
+        if fact_type == TRAINING and fact_type not in self.by_type:
+            self.by_type[TRAINING] = [f for person in self.training for f in self.of(TRAINING, person)]
         lst = self.by_type.get(fact_type)
         return self._sorted(lst) if lst else []
 
     def of(self, fact_type: str, subject: str) -> list[F]:
+        if fact_type == TRAINING and (TRAINING, subject) not in self.by_subject:
+            self.by_subject[(TRAINING, subject)] = [
+                F(t[T_ID], TRAINING, _day(t[T_DATE]), t[T_SEQ], training_fields(t), t[T_JURISDICTION])
+                for t in self.training_of(subject)]
         lst = self.by_subject.get((fact_type, subject))
         return self._sorted(lst) if lst else []
+
+    def training_of(self, person: str) -> list[tuple]:
+        """The person's training records (compact), in (date, seq) order."""
+        lst = self.training.get(person)
+        if not lst:
+            return []
+        if id(lst) not in self._sorted_ids:
+            lst.sort()
+            self._sorted_ids.add(id(lst))
+        return lst
 
     # -- jurisdictions ---------------------------------------------------------------------
     def unit_jurisdiction(self, unit_id: str | None) -> str | None:

@@ -7,7 +7,7 @@ import math
 
 from rules.catalogue import RuleVersion
 from rules.judgment import Instance
-from rules.view import FactView
+from rules.view import T_DATE, T_HOURS, T_ID, T_OFF_JOB, TRAINING, FactView, _day
 
 
 def _matches(fields: dict, wanted: tuple) -> bool:
@@ -17,21 +17,55 @@ def _matches(fields: dict, wanted: tuple) -> bool:
     return True
 
 
+def _compact_filter(p: dict) -> tuple[int, bool] | None:
+    """(index, wanted) when the rule sums training hours filtered on off_job only — the case the
+    compact training tuples answer without building a fact object per record."""
+    wanted = p.get("filter") or {}
+    if p["fact"] != TRAINING or p["measure"] != "hours" or set(wanted) - {"off_job"}:
+        return None
+    return (T_OFF_JOB, wanted["off_job"]) if wanted else (T_OFF_JOB, None)
+
+
+def _records_by_year(rule: RuleVersion, view: FactView, pid: str, compact: tuple | None) -> dict[int, list]:
+    """year → [(date, id, hours, counts)] of the person's records, in (date, seq) order."""
+    p = rule.parameters
+    by_year: dict[int, list] = {}
+    if compact is not None:
+        index, want = compact
+        for t in view.training_of(pid):
+            year = int(t[T_DATE][:4])
+            counts = want is None or bool(t[index]) == want
+            lst = by_year.get(year)
+            item = (t[T_DATE], t[T_ID], t[T_HOURS], counts)
+            if lst is None:
+                by_year[year] = [item]
+            else:
+                lst.append(item)
+        return by_year
+    wanted = tuple((p.get("filter") or {}).items())
+    for f in view.of(p["fact"], pid):
+        by_year.setdefault(f.date.year, []).append(
+            (f.date.isoformat(), f.id, float(f.fields.get(p["measure"], 0)), _matches(f.fields, wanted)))
+    return by_year
+
+
 def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
     """SH-INST (八): at least `threshold` of `measure` per calendar year, counting only facts that
     match `filter` (off-job). All of the year counts, also before the person entered duty."""
     p = rule.parameters
-    wanted = tuple((p.get("filter") or {}).items())
+    compact = _compact_filter(p)
+    base_threshold = float(p["threshold"])
     out: list[Instance] = []
+    append = out.append
     for pid in sorted(view.people):
         if view.person_jurisdiction(pid) != rule.jurisdiction:
             continue
         intervals = view.statutory_intervals(pid, p["duties"])
         if not intervals:
             continue
-        by_year: dict[int, list] = {}
-        for f in view.of(p["fact"], pid):
-            by_year.setdefault(f.date.year, []).append(f)
+        by_year = _records_by_year(rule, view, pid, compact)
+        person = view.people[pid]
+        unit, name = person.get("unit"), person.get("name", pid)
         # A person registered without a start date is bound from the rule's first owed year.
         first = intervals[0].start.year if intervals[0].start != dt.date.min else rule.binds_from.year
         for year in range(first, view.as_of.year + 1):
@@ -41,7 +75,7 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
             bound = [i for i in intervals if i.start <= due and (i.end is None or i.end >= due)]
             if not bound:
                 continue
-            threshold = float(p["threshold"])
+            threshold = base_threshold
             start = bound[0].start
             if p["prorate"] and start.year == year:
                 days = (due - start).days + 1
@@ -50,20 +84,20 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
             excluded = 0.0
             satisfied = None
             used: list[str] = []
-            for f in by_year.get(year, ()):
-                if not _matches(f.fields, wanted):
-                    excluded += float(f.fields.get(p["measure"], 0))
+            for day, fid, hours, counts in by_year.get(year, ()):
+                if not counts:
+                    excluded += hours
                     continue
-                total += float(f.fields.get(p["measure"], 0))
-                used.append(f.id)
+                total += hours
+                used.append(fid)
                 if satisfied is None and total >= threshold:
-                    satisfied = f.date
-            out.append(Instance(
+                    satisfied = day
+            append(Instance(
                 rule=rule.id, subject=pid, subject_kind="person", jurisdiction=rule.jurisdiction,
-                period=str(year), due=due, satisfied_on=satisfied, late_possible=False,
-                unit=view.people[pid].get("unit"), facts=used,
+                period=str(year), due=due, satisfied_on=_day(satisfied) if satisfied else None, late_possible=False,
+                unit=unit, facts=used,
                 values={"total": _num(total), "threshold": _num(threshold), "not_counted": _num(excluded),
-                        "year": year, "name": view.people[pid].get("name", pid)},
+                        "year": year, "name": name},
             ))
     return out
 

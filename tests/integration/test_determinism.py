@@ -1,4 +1,5 @@
 """What the scheduler judged back then is exactly what a replay computes today."""
+import dataclasses
 import datetime as dt
 
 from adapters.facts_file import read_facts_file
@@ -29,5 +30,5 @@ def test_a_tampered_recorded_judgment_would_be_caught(make_app, tmp_path, contra
     app.record.load(read_facts_file(contract_example))
     js = app.compliance.check(dt.date(2024, 1, 1))
     altered = list(js)
-    altered[0] = type(js[0])(**{**js[0].__dict__, "status": "met" if js[0].status != "met" else "open"})
+    altered[0] = dataclasses.replace(js[0], status="met" if js[0].status != "met" else "open")
     assert judgment_digest(js) != judgment_digest(altered)
