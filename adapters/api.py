@@ -19,9 +19,7 @@ a cookie set from `?token=`.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import re
 import tempfile
@@ -35,7 +33,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 from starlette.concurrency import run_in_threadpool
 
-from adapters.audit import EXPORT_COLUMNS, export_csv, export_rows
+from adapters.audit import export_csv, export_rows
 from adapters.bootstrap import App
 from adapters.compliance import Filters
 from adapters.facts_file import FileError, read_facts_file

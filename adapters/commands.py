@@ -1,7 +1,6 @@
 """What each `metrolex` command does, on top of `bootstrap`."""
 from __future__ import annotations
 
-import datetime as dt
 import html
 import json
 import sys

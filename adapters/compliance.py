@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from adapters.gcpause import paused_gc
 from adapters.record import RecordService
 from rules.calendar import WorkdayCalendar
 from rules.catalogue import Catalogue
@@ -33,6 +34,11 @@ class ComplianceService:
 
     def check(self, as_of: dt.date, known_at: str | None = None, filters: Filters | None = None,
               lang: str = "zh", rows: "Snapshot | list[dict] | None" = None) -> list[Judgment]:
+        with paused_gc():
+            return self._check(as_of, known_at, filters, lang, rows)
+
+    def _check(self, as_of: dt.date, known_at: str | None, filters: Filters | None, lang: str,
+               rows: "Snapshot | list[dict] | None") -> list[Judgment]:
         if rows is None:
             # Judging some subjects needs only their facts and the shared ones (re-judging after
             # one new event stays fast however large the record is).
@@ -43,6 +49,10 @@ class ComplianceService:
 
     def replay(self, as_of: dt.date, known_at: str | None, lang: str = "zh") -> dict:
         """check as it would have been, with the events each judgment rests on (both times)."""
+        with paused_gc():
+            return self._replay(as_of, known_at, lang)
+
+    def _replay(self, as_of: dt.date, known_at: str | None, lang: str) -> dict:
         snap = self.record.snapshot(known_at)
         by_id = {r["fact_id"]: r for r in snap.rows}
         training = {t[T_ID]: t for t in snap.training}

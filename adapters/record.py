@@ -10,17 +10,17 @@ import json
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 from functools import lru_cache
 from uuid import UUID
 
 from eventsourcing.domain import _created_event_classes
 from eventsourcing.utils import get_topic
 
-from sqlalchemy import select
 
 from adapters.facts_file import FactsDocument, FileError, RawRecord
-from adapters.store import FACT_COLUMNS, TRAINING_COLUMNS, Store, facts
+from adapters.gcpause import paused_gc
+from adapters.store import FACT_COLUMNS, TRAINING_COLUMNS, Store
 from rules.view import T_PERSON, T_RECORDED, TRAINING_FIELDS, Snapshot
 from domain.assessment import IndicatorReport, PlanEvaluation
 from domain.center import Center
@@ -46,6 +46,14 @@ class LoadResult:
     def as_dict(self) -> dict:
         return {"file": self.file, "recorded": self.recorded, "already_recorded": self.repeated,
                 "by_type": dict(sorted(self.by_type.items()))}
+
+
+class Known(NamedTuple):
+    fact_id: str
+    content_hash: str
+    type: str
+    subject: str | None
+    aggregate: str
 
 
 @dataclass
@@ -228,30 +236,37 @@ class RecordService:
         self._cache_lock = threading.Lock()
 
     # -- queries against the read model inside the write transaction -------------------------
-    @staticmethod
-    def _known(session, ids: Iterable[str]) -> dict[str, Any]:
+    def _known(self, session, ids: Iterable[str]) -> dict[str, Known]:
+        """What the record already holds of these fact ids (repeats, references), one indexed
+        lookup per 500 ids straight through the driver."""
         ids = list(set(ids))
-        found: dict[str, Any] = {}
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            for row in session.execute(select(facts.c.fact_id, facts.c.content_hash, facts.c.type,
-                                              facts.c.subject, facts.c.aggregate, facts.c.payload)
-                                       .where(facts.c.fact_id.in_(chunk))).fetchall():
-                found[row.fact_id] = row
+        found: dict[str, Known] = {}
+        mark = "?" if self.store.is_sqlite else "%s"
+        cur = session.connection().connection.dbapi_connection.cursor()
+        try:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                cur.execute("SELECT fact_id, content_hash, type, subject, aggregate FROM facts "
+                            f"WHERE fact_id IN ({', '.join([mark] * len(chunk))})", chunk)
+                for row in cur.fetchall():
+                    found[row[0]] = Known(*row)
+        finally:
+            cur.close()
         return found
 
     def load(self, doc: FactsDocument, actor: str = "cli",
              progress: Callable[[int, int], None] | None = None) -> LoadResult:
-        located = facts_of(doc)
-        result = LoadResult(doc.file)
-        with self.store.writing() as session:
-            self._record(session, doc.file, located, actor, result, progress)
+        with paused_gc():
+            located = facts_of(doc)
+            result = LoadResult(doc.file)
+            with self.store.writing() as session:
+                self._record(session, doc.file, located, actor, result, progress)
         return result
 
     def record_facts(self, items: list[Fact], source: str, actor: str, jurisdiction: str = "shanghai") -> LoadResult:
         """Record facts built elsewhere (API, plan import): the same checks, one transaction."""
         result = LoadResult(source)
-        with self.store.writing() as session:
+        with paused_gc(), self.store.writing() as session:
             self._record(session, source, [Located(f, None, jurisdiction) for f in items], actor, result, None)
         return result
 
@@ -463,7 +478,7 @@ class RecordService:
 
         Kept in memory and brought up to date incrementally: writes serialize on the store's
         write lock and take their seqs under it, so seq order is commit order."""
-        with self._cache_lock:
+        with self._cache_lock, paused_gc():
             self._refresh()
             if subjects is None:
                 rows, training = list(self._rows), list(self._training)

@@ -121,9 +121,13 @@ class Fact:
 
     def references(self) -> list[tuple[str, str, str]]:
         """(field, kind, id) for every field that names something in the record."""
-        specs = EVENT_TYPES.get(self.type) or REGISTRATIONS.get(_registration_key(self.type), {})
-        return [(name, spec.kind, self.fields[name]) for name, spec in specs.items()
-                if spec.kind in REFERENCE_KINDS and self.fields.get(name) is not None]
+        return self._references
+
+    @cached_property
+    def _references(self) -> list[tuple[str, str, str]]:
+        fields = self.fields
+        return [(name, kind, fields[name]) for name, kind in _reference_specs(self.type)
+                if fields.get(name) is not None]
 
     @property
     def subject(self) -> str | None:
@@ -134,6 +138,18 @@ class Fact:
             if key in self.fields and self.type in EVENT_TYPES and EVENT_TYPES[self.type].get(key):
                 return self.fields[key]
         return None
+
+
+_REFERENCE_SPECS: dict[str, list[tuple[str, str]]] = {}
+
+
+def _reference_specs(fact_type: str) -> list[tuple[str, str]]:
+    specs = _REFERENCE_SPECS.get(fact_type)
+    if specs is None:
+        all_specs = EVENT_TYPES.get(fact_type) or REGISTRATIONS.get(_registration_key(fact_type), {})
+        specs = _REFERENCE_SPECS[fact_type] = [(name, spec.kind) for name, spec in all_specs.items()
+                                               if spec.kind in REFERENCE_KINDS]
+    return specs
 
 
 def _registration_key(fact_type: str) -> str:

@@ -86,22 +86,28 @@ def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[Rul
     engine = engine or ReferenceEngine()
     pairs = derive_instances(facts, as_of, rules, calendar)
     day = as_of.toordinal()
-    cases = [Case(inst.key, day, inst.due.toordinal(),
-                  inst.satisfied_on.toordinal() if inst.satisfied_on else 0, inst.late_possible)
-             for _, inst in pairs]
+    keys = [f"{inst.rule}|{inst.subject}|{inst.period}|{inst.trigger or ''}" for _, inst in pairs]
+    cases = [Case(key, day, inst.due.toordinal(), inst.satisfied_on.toordinal() if inst.satisfied_on else 0,
+                  inst.late_possible)
+             for key, (_, inst) in zip(keys, pairs)]
     statuses = engine.judge_all(cases)
-    if len(statuses) != len({c.key for c in cases}):
+    if len(statuses) != len(set(keys)):
         raise RuntimeError(f"engine {engine.name} judged {len(statuses)} of {len(pairs)} instances")
     judgments = []
     append = judgments.append
     as_of_text = as_of.isoformat()
-    for rule, inst in pairs:
+    citations = {}
+    for key, (rule, inst) in zip(keys, pairs):
+        citation = citations.get(id(rule))
+        if citation is None:
+            citation = citations[id(rule)] = rule.short_citation
+        satisfied = inst.satisfied_on
         j = _Judged(
             rule=rule.id, rule_version=rule.version, jurisdiction=inst.jurisdiction, subject=inst.subject,
             subject_kind=inst.subject_kind, period=inst.period, trigger=inst.trigger,
-            due=inst.due.isoformat(), status=statuses[inst.key],
-            satisfied_on=inst.satisfied_on.isoformat() if inst.satisfied_on else None,
-            provisional=inst.provisional, citation=rule.short_citation, explanation=None,
+            due=inst.due.isoformat(), status=statuses[key],
+            satisfied_on=satisfied.isoformat() if satisfied else None,
+            provisional=inst.provisional, citation=dict(citation), explanation=None,
             title=rule.title, unit=inst.unit, facts=inst.facts, as_of=as_of_text, values=None)
         j.__dict__["_why"] = (rule, inst, lang)
         append(j)

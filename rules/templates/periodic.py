@@ -26,27 +26,17 @@ def _compact_filter(p: dict) -> tuple[int, bool] | None:
     return (T_OFF_JOB, wanted["off_job"]) if wanted else (T_OFF_JOB, None)
 
 
-def _records_by_year(rule: RuleVersion, view: FactView, pid: str, compact: tuple | None) -> dict[int, list]:
-    """year → [(date, id, hours, counts)] of the person's records, in (date, seq) order."""
+def _records(rule: RuleVersion, view: FactView, pid: str, compact: tuple | None):
+    """The person's records in (date, seq) order as (date text, id, hours, counts)."""
     p = rule.parameters
-    by_year: dict[int, list] = {}
     if compact is not None:
         index, want = compact
-        for t in view.training_of(pid):
-            year = int(t[T_DATE][:4])
-            counts = want is None or bool(t[index]) == want
-            lst = by_year.get(year)
-            item = (t[T_DATE], t[T_ID], t[T_HOURS], counts)
-            if lst is None:
-                by_year[year] = [item]
-            else:
-                lst.append(item)
-        return by_year
+        if want is None:
+            return [(t[T_DATE], t[T_ID], t[T_HOURS], True) for t in view.training_of(pid)]
+        return [(t[T_DATE], t[T_ID], t[T_HOURS], bool(t[index]) == want) for t in view.training_of(pid)]
     wanted = tuple((p.get("filter") or {}).items())
-    for f in view.of(p["fact"], pid):
-        by_year.setdefault(f.date.year, []).append(
-            (f.date.isoformat(), f.id, float(f.fields.get(p["measure"], 0)), _matches(f.fields, wanted)))
-    return by_year
+    return [(f.date.isoformat(), f.id, float(f.fields.get(p["measure"], 0)), _matches(f.fields, wanted))
+            for f in view.of(p["fact"], pid)]
 
 
 def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
@@ -55,6 +45,8 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
     p = rule.parameters
     compact = _compact_filter(p)
     base_threshold = float(p["threshold"])
+    prorate = p["prorate"]
+    last_year = view.as_of.year
     out: list[Instance] = []
     append = out.append
     for pid in sorted(view.people):
@@ -63,12 +55,13 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
         intervals = view.statutory_intervals(pid, p["duties"])
         if not intervals:
             continue
-        by_year = _records_by_year(rule, view, pid, compact)
         person = view.people[pid]
         unit, name = person.get("unit"), person.get("name", pid)
-        # A person registered without a start date is bound from the rule's first owed year.
+        # The years owed and each one's threshold. A person registered without a start date is
+        # bound from the rule's first owed year.
         first = intervals[0].start.year if intervals[0].start != dt.date.min else rule.binds_from.year
-        for year in range(first, view.as_of.year + 1):
+        owed: dict[str, list] = {}  # year text → [total, excluded, satisfied, used, threshold, due, year]
+        for year in range(first, last_year + 1):
             due = dt.date(year, 12, 31)
             if due < rule.binds_from:
                 continue
@@ -77,24 +70,28 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
                 continue
             threshold = base_threshold
             start = bound[0].start
-            if p["prorate"] and start.year == year:
+            if prorate and start.year == year:
                 days = (due - start).days + 1
                 threshold = math.ceil(threshold * days / (366 if year % 4 == 0 else 365) * 2) / 2
-            total = 0.0
-            excluded = 0.0
-            satisfied = None
-            used: list[str] = []
-            for day, fid, hours, counts in by_year.get(year, ()):
-                if not counts:
-                    excluded += hours
-                    continue
-                total += hours
-                used.append(fid)
-                if satisfied is None and total >= threshold:
-                    satisfied = day
+            owed[str(year)] = [0.0, 0.0, None, [], threshold, due, year]
+        if not owed:
+            continue
+        # One pass over the person's records, in date order, adding each to its year.
+        for day, fid, hours, counts in _records(rule, view, pid, compact):
+            acc = owed.get(day[:4])
+            if acc is None:
+                continue
+            if not counts:
+                acc[1] += hours
+                continue
+            acc[0] += hours
+            acc[3].append(fid)
+            if acc[2] is None and acc[0] >= acc[4]:
+                acc[2] = day
+        for period, (total, excluded, satisfied, used, threshold, due, year) in owed.items():
             append(Instance(
                 rule=rule.id, subject=pid, subject_kind="person", jurisdiction=rule.jurisdiction,
-                period=str(year), due=due, satisfied_on=_day(satisfied) if satisfied else None, late_possible=False,
+                period=period, due=due, satisfied_on=_day(satisfied) if satisfied else None, late_possible=False,
                 unit=unit, facts=used,
                 values={"total": _num(total), "threshold": _num(threshold), "not_counted": _num(excluded),
                         "year": year, "name": name},
