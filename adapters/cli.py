@@ -9,12 +9,14 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_PROBLEM, EXIT_INPUT = 0, 1, 2
 STATUS_COLORS = {"met": "32", "met-late": "36", "open": "37", "overdue": "33", "breached": "31"}
 
 
+from adapters.timeparse import InputError as UsageError  # noqa: E402  (one class, however cli is run)
 
 
 class _Parser(argparse.ArgumentParser):

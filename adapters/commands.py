@@ -164,15 +164,30 @@ def cmd_inbox(app: App, args) -> int:
     return EXIT_OK
 
 
+def _print_json_array(items) -> None:
+    """A JSON array printed one element at a time, as `json.dumps(list, indent=2)` would print it."""
+    out = sys.stdout
+    first = True
+    for item in items:
+        out.write("[\n  " if first else ",\n  ")
+        out.write(json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n  "))
+        first = False
+    out.write("[]\n" if first else "\n]\n")
+
+
 # -- audit ---------------------------------------------------------------------------------------
 def cmd_audit(app: App, args) -> int:
     from adapters import audit
     c = args.audit_command
     if c == "replay":
-        out = app.compliance.replay(parse_day(args.as_of), parse_known_at(args.known_at), lang=args.lang)
         if args.json:
-            _print_json(out["judgments"])
+            from adapters.gcpause import paused_gc
+            with paused_gc():
+                _, judgments = app.compliance.replay_stream(parse_day(args.as_of), parse_known_at(args.known_at),
+                                                            lang=args.lang)
+                _print_json_array(judgments)
         else:
+            out = app.compliance.replay(parse_day(args.as_of), parse_known_at(args.known_at), lang=args.lang)
             from rules.judgment import Judgment
             used = {e["id"] for j in out["judgments"] for e in j["events"]}
             print(f"replay as of {args.as_of}, known at {args.known_at or 'now'}: {len(out['judgments'])} judgments "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Iterator
 
 from adapters.gcpause import paused_gc
 from adapters.record import RecordService
@@ -50,40 +51,43 @@ class ComplianceService:
     def replay(self, as_of: dt.date, known_at: str | None, lang: str = "zh") -> dict:
         """check as it would have been, with the events each judgment rests on (both times)."""
         with paused_gc():
-            return self._replay(as_of, known_at, lang)
+            out, judgments = self.replay_stream(as_of, known_at, lang)
+            out["judgments"] = list(judgments)
+            return out
 
-    def _replay(self, as_of: dt.date, known_at: str | None, lang: str) -> dict:
+    def replay_stream(self, as_of: dt.date, known_at: str | None, lang: str = "zh") -> tuple[dict, Iterator[dict]]:
+        """`replay` as (everything but the judgments, the judgments one at a time): what
+        `metrolex audit replay --json` prints, without holding the whole answer in memory."""
         snap = self.record.snapshot(known_at)
         by_id = {r["fact_id"]: r for r in snap.rows}
         training = {t[T_ID]: t for t in snap.training}
         judgments = self.check(as_of, known_at, lang=lang, rows=snap)
-        events: dict[str, dict] = {}  # one dict per cited event, however many judgments cite it
+        shared: dict[str, dict] = {}  # events several judgments cite (approvals, plans …), built once
 
         def event(fid: str) -> dict | None:
-            e = events.get(fid)
-            if e is None:
-                r = by_id.get(fid)
-                if r is not None:
-                    e = {"id": fid, "type": r["type"], "date": r["date"], "recorded_at": r["recorded_at"],
-                         "fields": r["fields"]}
-                else:
-                    t = training.get(fid)
-                    if t is None:
-                        return None
-                    e = {"id": fid, "type": TRAINING, "date": t[T_DATE], "recorded_at": t[T_RECORDED],
-                         "fields": training_fields(t)}
-                events[fid] = e
-            return e
-        out = []
-        for j in judgments:
-            cited = [e for e in map(event, j.facts) if e is not None]
-            out.append(j.to_json() | {"events": cited})
-        return {
+            r = by_id.get(fid)
+            if r is not None:
+                e = shared.get(fid)
+                if e is None:
+                    e = shared[fid] = {"id": fid, "type": r["type"], "date": r["date"],
+                                       "recorded_at": r["recorded_at"], "fields": r["fields"]}
+                return e
+            t = training.get(fid)
+            if t is None:
+                return None
+            return {"id": fid, "type": TRAINING, "date": t[T_DATE], "recorded_at": t[T_RECORDED],
+                    "fields": training_fields(t)}
+
+        def each() -> Iterator[dict]:
+            for j in judgments:
+                yield j.to_json() | {"events": [e for e in map(event, j.facts) if e is not None]}
+
+        head = {
             "as_of": as_of.isoformat(), "known_at": known_at,
             "rule_versions": [v.summary() for v in self.catalogue.in_force(as_of)],
-            "judgments": out,
             "retractions": [event(r["fact_id"]) for r in snap.rows if r["type"] == "event-retracted"],
         }
+        return head, each()
 
     def explain(self, as_of: dt.date, rule: str, subject: str, period: str | None, known_at: str | None,
                 lang: str = "zh") -> list[dict]:

@@ -87,34 +87,37 @@ class NoticeService:
             fresh = [p for p in planned if p.key not in existing]
             result.already = len(planned) - len(fresh)
             issued_at = session.info["recorded_at"]
-            aggregates, rows_out, deliveries = [], [], []
-            for p in fresh:
-                message = {lang: render(p, lang) for lang in ("zh", "en")}
-                aggregates.append(Notice(p.key, p.rule, p.rule_version, p.subject, p.period, p.kind, p.step,
-                                         p.due, as_of.isoformat(), p.recipient, list(p.copy_to), message))
-                payload = p.to_json() | {"message": message, "as_of": as_of.isoformat(), "issued_at": issued_at}
-                rows_out.append({"key": p.key, "rule": p.rule, "subject": p.subject, "kind": p.kind, "step": p.step,
-                                 "recipient": p.recipient, "copy_to": json.dumps(list(p.copy_to), ensure_ascii=False),
-                                 "due": p.due, "as_of": as_of.isoformat(), "issued_at": issued_at,
-                                 "payload": json.dumps(payload, ensure_ascii=False)})
-                sent: set[tuple[str, str]] = set()
-                for who in (p.recipient, *p.copy_to):
-                    for channel, address in contacts.get(who, {}).items():
-                        if (channel, address) in sent:  # two units may share an address
-                            continue
-                        sent.add((channel, address))
-                        deliveries.append({"notice_key": p.key, "channel": channel, "address": address,
-                                           "payload": json.dumps(payload, ensure_ascii=False), "attempts": 0,
-                                           "next_attempt_at": 0.0, "status": "pending"})
+            # In batches, so that a sweep issuing tens of thousands of notices holds one batch of
+            # aggregates, rows and deliveries at a time (all in the one transaction).
+            for start in range(0, len(fresh), 2000):
+                aggregates, rows_out, deliveries = [], [], []
+                for p in fresh[start:start + 2000]:
+                    message = {lang: render(p, lang) for lang in ("zh", "en")}
+                    aggregates.append(Notice(p.key, p.rule, p.rule_version, p.subject, p.period, p.kind, p.step,
+                                             p.due, as_of.isoformat(), p.recipient, list(p.copy_to), message))
+                    payload = json.dumps(p.to_json() | {"message": message, "as_of": as_of.isoformat(),
+                                                        "issued_at": issued_at}, ensure_ascii=False)
+                    rows_out.append({"key": p.key, "rule": p.rule, "subject": p.subject, "kind": p.kind,
+                                     "step": p.step, "recipient": p.recipient,
+                                     "copy_to": json.dumps(list(p.copy_to), ensure_ascii=False),
+                                     "due": p.due, "as_of": as_of.isoformat(), "issued_at": issued_at,
+                                     "payload": payload})
+                    sent: set[tuple[str, str]] = set()
+                    for who in (p.recipient, *p.copy_to):
+                        for channel, address in contacts.get(who, {}).items():
+                            if (channel, address) in sent:  # two units may share an address
+                                continue
+                            sent.add((channel, address))
+                            deliveries.append({"notice_key": p.key, "channel": channel, "address": address,
+                                               "payload": payload, "attempts": 0,
+                                               "next_attempt_at": 0.0, "status": "pending"})
+                store.append(session, aggregates)
+                session.execute(notices.insert(), rows_out)
+                if deliveries:
+                    session.execute(outbox.insert(), deliveries)
             record = judgment_record(self.app, as_of, known_at, judgments)
             if store.app.recorder.select_events(record.id, limit=1) == []:
-                aggregates.append(record)
-            if aggregates:
-                store.append(session, aggregates)
-            if rows_out:
-                session.execute(notices.insert(), rows_out)
-            if deliveries:
-                session.execute(outbox.insert(), deliveries)
+                store.append(session, [record])
             session.execute(sweeps.insert(), [{"as_of": as_of.isoformat(), "ran_at": issued_at,
                                                "issued": len(fresh), "by": by}])
             result.issued = fresh
@@ -158,8 +161,16 @@ class NoticeService:
 
 
 def judgment_digest(judgments: list[Judgment]) -> str:
-    body = json.dumps([j.to_json(explanation=False) for j in judgments], ensure_ascii=False, sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()
+    """SHA-256 of the judgments as one JSON array (sorted keys, explanations left out), hashed
+    one judgment at a time: the same bytes as `json.dumps([...])`, without holding them."""
+    h = hashlib.sha256(b"[")
+    encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+    for n, j in enumerate(judgments):
+        if n:
+            h.update(b", ")
+        h.update(encode(j.to_json(explanation=False)).encode())
+    h.update(b"]")
+    return h.hexdigest()
 
 
 def rule_versions(app, as_of: dt.date) -> list[str]:

@@ -230,6 +230,7 @@ class RecordService:
         self._rows: list[dict] = []
         self._training: list[tuple] = []
         self._training_by_person: dict[str, list[tuple]] = {}
+        self._interned: dict = {}
         self._shared: list[dict] = []
         self._by_subject: dict[str, list[dict]] = {}
         self._last_seq = 0
@@ -446,10 +447,14 @@ class RecordService:
                     f"WHERE seq > {mark} AND seq <= {mark} AND type <> 'training-recorded' ORDER BY seq",
                     (self._last_seq, top))
                 loads = json.loads
+                # Values that repeat across rows (types, dates, commit times, courses …) are kept
+                # once: a million training records would otherwise hold a million copies of each.
+                same = self._interned.setdefault
                 for seq, fact_id, type_, date, subject, refers, payload, jurisdiction, recorded_at in cur.fetchall():
-                    item = {"seq": seq, "fact_id": fact_id, "type": type_, "date": date, "subject": subject,
-                            "refers": refers, "fields": loads(payload), "jurisdiction": jurisdiction,
-                            "recorded_at": recorded_at}
+                    item = {"seq": seq, "fact_id": fact_id, "type": same(type_, type_),
+                            "date": same(date, date) if date else date, "subject": subject,
+                            "refers": refers, "fields": loads(payload), "jurisdiction": same(jurisdiction, jurisdiction),
+                            "recorded_at": same(recorded_at, recorded_at)}
                     self._rows.append(item)
                     if type_ in self.SHARED_TYPES or not subject:
                         self._shared.append(item)
@@ -457,17 +462,28 @@ class RecordService:
                         self._by_subject.setdefault(subject, []).append(item)
                 cur.execute(f"SELECT {', '.join(TRAINING_FIELDS)} FROM training WHERE seq > {mark} AND seq <= {mark} "
                             "ORDER BY seq", (self._last_seq, top))
-                fresh = cur.fetchall()
+                fresh = [(same(d, d), seq, fid, hours, off_job, person, same(course, course) if course else course,
+                          note, same(jur, jur), same(rec, rec))
+                         for d, seq, fid, hours, off_job, person, course, note, jur, rec in cur.fetchall()]
             finally:
                 cur.close()
         self._training.extend(fresh)
-        by_person = self._training_by_person
+        # Each person's list is kept in (date, seq) order and replaced, never changed in place, so
+        # a snapshot can hand out the lists themselves while a later refresh goes on.
+        added: dict[str, list[tuple]] = {}
         for t in fresh:
-            lst = by_person.get(t[T_PERSON])
+            lst = added.get(t[T_PERSON])
             if lst is None:
-                by_person[t[T_PERSON]] = [t]
+                added[t[T_PERSON]] = [t]
             else:
                 lst.append(t)
+        by_person = self._training_by_person
+        for person, new in added.items():
+            old = by_person.get(person)
+            merged = new if old is None else old + new
+            if old is not None and new[0] < old[-1] or any(new[i] < new[i - 1] for i in range(1, len(new))):
+                merged.sort()
+            by_person[person] = merged
         self._last_seq = top
 
     def snapshot(self, known_at: str | None = None, subjects: Iterable[str] | None = None) -> Snapshot:
@@ -482,17 +498,22 @@ class RecordService:
             self._refresh()
             if subjects is None:
                 rows, training = list(self._rows), list(self._training)
+                by_person = dict(self._training_by_person)
             else:
                 rows, training = list(self._shared), []
                 wanted = set(subjects) | {s.split("/")[0] for s in subjects if "/" in s}  # plan/task → plan
+                by_person = {}
                 for subject in wanted:
                     rows.extend(self._by_subject.get(subject, ()))
-                    training.extend(self._training_by_person.get(subject, ()))
+                    if subject in self._training_by_person:
+                        by_person[subject] = self._training_by_person[subject]
+                        training.extend(by_person[subject])
                 rows.sort(key=lambda r: r["seq"])
         if known_at is not None:
             rows = [r for r in rows if r["recorded_at"] <= known_at]
             training = [t for t in training if t[T_RECORDED] <= known_at]
-        return Snapshot(rows, training)
+            by_person = None  # grouped again from the cut list
+        return Snapshot(rows, training, by_person)
 
     def fact_rows(self, known_at: str | None = None, subjects: Iterable[str] | None = None) -> list[dict]:
         """Every fact of the read model as a plain dict (training records included), in commit

@@ -55,30 +55,30 @@ class _Judged(Judgment):
     """A judgment as `evaluate` makes it: its explanation is written when first read (most
     judgments of a sweep are counted or filtered, not read), and its values drop the name."""
 
+    __slots__ = ("_explanation", "_values", "_why")
+
     @property
     def explanation(self) -> str:  # type: ignore[override]
-        d = self.__dict__
-        text = d.get("_explanation")
+        text = self._explanation
         if text is None:
-            rule, inst, lang = d["_why"]
-            text = d["_explanation"] = explain(rule, inst, self.status, lang)
+            rule, inst, lang = self._why
+            text = self._explanation = explain(rule, inst, self.status, lang)
         return text
 
     @explanation.setter
     def explanation(self, value: str | None) -> None:
-        self.__dict__["_explanation"] = value
+        self._explanation = value
 
     @property
     def values(self) -> dict:  # type: ignore[override]
-        d = self.__dict__
-        values = d.get("_values")
+        values = self._values
         if values is None:
-            values = d["_values"] = {k: v for k, v in d["_why"][1].values.items() if k != "name"}
+            values = self._values = {k: v for k, v in self._why[1].values.items() if k != "name"}
         return values
 
     @values.setter
     def values(self, value: dict | None) -> None:
-        self.__dict__["_values"] = value
+        self._values = value
 
 
 def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[RuleVersion], calendar: WorkdayCalendar,
@@ -109,7 +109,7 @@ def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[Rul
             satisfied_on=satisfied.isoformat() if satisfied else None,
             provisional=inst.provisional, citation=dict(citation), explanation=None,
             title=rule.title, unit=inst.unit, facts=inst.facts, as_of=as_of_text, values=None)
-        j.__dict__["_why"] = (rule, inst, lang)
+        j._why = (rule, inst, lang)
         append(j)
     judgments.sort(key=lambda j: (j.rule, j.subject, j.due, j.period, j.trigger or ""))
     return judgments

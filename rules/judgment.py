@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Iterable, NamedTuple, Protocol
 
 STATUSES = ("met", "met-late", "open", "overdue", "breached")
@@ -46,7 +45,7 @@ class ReferenceEngine:
         return {c.key: judge(c) for c in cases}
 
 
-@dataclass
+@dataclass(slots=True)
 class Instance:
     rule: str
     subject: str
@@ -63,7 +62,7 @@ class Instance:
     values: dict[str, Any] = field(default_factory=dict)
     detail: dict[str, str] = field(default_factory=dict)  # computation in words, per language
 
-    @cached_property
+    @property
     def key(self) -> str:
         return "|".join([self.rule, self.subject, self.period, self.trigger or ""])
 
@@ -72,7 +71,7 @@ class Instance:
                     self.satisfied_on.toordinal() if self.satisfied_on else 0, self.late_possible)
 
 
-@dataclass
+@dataclass(slots=True)
 class Judgment:
     rule: str
     rule_version: int

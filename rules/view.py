@@ -58,6 +58,9 @@ class Snapshot:
     the training records as compact tuples (a million of them must not cost a million dicts)."""
     rows: list[dict]
     training: list[tuple] = field(default_factory=list)
+    # optional: the same training records grouped by person, each list in (date, seq) order;
+    # read-only (shared with the cache that made it)
+    by_person: dict[str, list[tuple]] | None = None
 
     def all_rows(self) -> list[dict]:
         """Every fact as a dict, in commit (seq) order."""
@@ -108,11 +111,15 @@ class FactView:
     _sorted_ids: set[int] = field(default_factory=set)
     # training records by person, compact (see TRAINING_FIELDS), sorted on first access
     training: dict[str, list[tuple]] = field(default_factory=dict)
+    _presorted: dict[str, list[tuple]] | None = None
+    _cut: str = ""
+    _retracted: set = field(default_factory=set)
 
     @classmethod
     def build(cls, facts: "Snapshot | Iterable[dict]", as_of: dt.date) -> "FactView":
+        grouped = None
         if isinstance(facts, Snapshot):
-            rows, training = facts.rows, facts.training
+            rows, training, grouped = facts.rows, facts.training, facts.by_person
         else:
             rows, training = (facts if isinstance(facts, list) else list(facts)), []
         retracted = {r["refers"] for r in rows if r["type"] == "event-retracted"}
@@ -120,6 +127,11 @@ class FactView:
         cut = as_of.isoformat()
         by_type, by_subject = view.by_type, view.by_subject
         by_person = view.training
+        if grouped is not None:
+            # Already grouped and sorted: cut (as-of, retractions) per person when read.
+            view._presorted = grouped
+            view._cut, view._retracted = cut, retracted
+            training = ()
         for t in training:
             if t[T_DATE] <= cut and t[T_ID] not in retracted:
                 lst = by_person.get(t[T_PERSON])
@@ -171,7 +183,8 @@ class FactView:
 
     def all(self, fact_type: str) -> list[F]:
         if fact_type == TRAINING and fact_type not in self.by_type:
-            self.by_type[TRAINING] = [f for person in self.training for f in self.of(TRAINING, person)]
+            persons = set(self.training) | set(self._presorted or ())
+            self.by_type[TRAINING] = [f for person in sorted(persons) for f in self.of(TRAINING, person)]
         lst = self.by_type.get(fact_type)
         return self._sorted(lst) if lst else []
 
@@ -185,6 +198,18 @@ class FactView:
 
     def training_of(self, person: str) -> list[tuple]:
         """The person's training records (compact), in (date, seq) order."""
+        if self._presorted is not None and person not in self.training:
+            lst = self._presorted.get(person)
+            if not lst:
+                return []
+            cut, retracted = self._cut, self._retracted
+            if retracted:
+                lst = [t for t in lst if t[T_DATE] <= cut and t[T_ID] not in retracted]
+            elif lst[-1][T_DATE] > cut:
+                lst = [t for t in lst if t[T_DATE] <= cut]
+            self.training[person] = lst
+            self._sorted_ids.add(id(lst))
+            return lst
         lst = self.training.get(person)
         if not lst:
             return []

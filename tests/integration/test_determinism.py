@@ -32,3 +32,17 @@ def test_a_tampered_recorded_judgment_would_be_caught(make_app, tmp_path, contra
     altered = list(js)
     altered[0] = dataclasses.replace(js[0], status="met" if js[0].status != "met" else "open")
     assert judgment_digest(js) != judgment_digest(altered)
+
+
+def test_the_streamed_digest_is_the_digest_of_the_whole_array(make_app, tmp_path, contract_example):
+    """Sweeps recorded before the digest was streamed must still recheck: same bytes hashed."""
+    import hashlib
+    import json
+
+    from adapters.notices import judgment_digest
+    app = make_app(f"sqlite:///{tmp_path}/d.db")
+    app.record.load(read_facts_file(contract_example))
+    js = app.compliance.check(dt.date(2024, 7, 1))
+    assert len(js) > 5
+    whole = json.dumps([j.to_json() | {"explanation": None} for j in js], ensure_ascii=False, sort_keys=True)
+    assert judgment_digest(js) == hashlib.sha256(whole.encode()).hexdigest()

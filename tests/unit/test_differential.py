@@ -94,3 +94,59 @@ def test_durable_and_reference_agree_on_the_contract_example(contract_example):
         rules = CAT.in_force(day)
         assert [j.to_json() for j in evaluate(rows, day, rules, CAL, DurableEngine())] == \
                [j.to_json() for j in evaluate(rows, day, rules, CAL, ReferenceEngine())]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=corpora(), as_of=days, retract=st.booleans())
+def test_compact_training_records_judge_like_fact_rows(rows, as_of, retract):
+    """Training records read as compact tuples (what the store's cache holds) give the same
+    judgments as the same records as read-model dicts, and the template's compact path gives the
+    same as its generic path over fact objects."""
+    import rules.templates.periodic as periodic
+    from rules.view import Snapshot, compact_training
+    training = [r for r in rows if r["type"] == "training-recorded"]
+    if retract and training:
+        rows = rows + [_row(len(rows) + 1, "r-1", "event-retracted", {}, as_of, refers=training[0]["fact_id"])]
+    day = dt.date.fromisoformat(as_of)
+    rules = CAT.in_force(day)
+    as_dicts = [j.to_json() for j in evaluate(rows, day, rules, CAL)]
+    snap = Snapshot([r for r in rows if r["type"] != "training-recorded"],
+                    [compact_training(r) for r in rows if r["type"] == "training-recorded"])
+    assert [j.to_json() for j in evaluate(snap, day, rules, CAL)] == as_dicts
+    original = periodic._compact_filter
+    periodic._compact_filter = lambda p: None
+    try:
+        assert [j.to_json() for j in evaluate(rows, day, rules, CAL)] == as_dicts
+    finally:
+        periodic._compact_filter = original
+
+
+def test_a_snapshot_gives_back_the_rows_it_was_made_of():
+    from rules.view import Snapshot, compact_training, training_row
+    row = _row(7, "t7", "training-recorded", {"person": "p1", "hours": 15.5, "off_job": False, "course": "c"},
+               "2023-05-06")
+    row["fields"] = {k: v for k, v in row["fields"].items()}
+    assert training_row(compact_training(row)) == {**row, "subject": "p1", "refers": None}
+    other = _row(3, "unit:u1", "unit-registered", {"id": "u1"})
+    assert [r["seq"] for r in Snapshot([other], [compact_training(row)]).all_rows()] == [3, 7]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=corpora(), as_of=days, retract=st.booleans())
+def test_training_grouped_by_person_judges_like_a_flat_list(rows, as_of, retract):
+    """The store's cache hands out training records already grouped by person and sorted; the
+    view cuts them (as-of date, retractions) when read — the same judgments as from a flat list."""
+    from rules.view import Snapshot, compact_training
+    training = [compact_training(r) for r in rows if r["type"] == "training-recorded"]
+    others = [r for r in rows if r["type"] != "training-recorded"]
+    if retract and training:
+        others = others + [_row(len(rows) + 1, "r-1", "event-retracted", {}, as_of, refers=training[-1][2])]
+    grouped: dict = {}
+    for t in sorted(training):
+        grouped.setdefault(t[5], []).append(t)
+    frozen = {p: list(v) for p, v in grouped.items()}
+    day = dt.date.fromisoformat(as_of)
+    rules = CAT.in_force(day)
+    flat = [j.to_json() for j in evaluate(Snapshot(others, training), day, rules, CAL)]
+    assert [j.to_json() for j in evaluate(Snapshot(others, training, grouped), day, rules, CAL)] == flat
+    assert grouped == frozen  # the shared lists were not changed
