@@ -11,7 +11,7 @@ from rules.calendar import WorkdayCalendar
 from rules.catalogue import Catalogue
 from rules.evaluate import evaluate
 from rules.judgment import JudgingEngine, Judgment
-from rules.view import T_DATE, T_ID, T_RECORDED, TRAINING, Snapshot, training_fields
+from rules.view import T_DATE, T_ID, T_PERSON, T_RECORDED, TRAINING, Snapshot, training_fields
 
 
 @dataclass
@@ -60,11 +60,17 @@ class ComplianceService:
         `metrolex audit replay --json` prints, without holding the whole answer in memory."""
         snap = self.record.snapshot(known_at)
         by_id = {r["fact_id"]: r for r in snap.rows}
-        training = {t[T_ID]: t for t in snap.training}
         judgments = self.check(as_of, known_at, lang=lang, rows=snap)
+        # Training records are found through their person (a handful each), not through an
+        # index of every record: a national record has a million of them.
+        by_person = snap.by_person
+        if by_person is None:
+            by_person = {}
+            for t in snap.training:
+                by_person.setdefault(t[T_PERSON], []).append(t)
         shared: dict[str, dict] = {}  # events several judgments cite (approvals, plans …), built once
 
-        def event(fid: str) -> dict | None:
+        def event(fid: str, training: dict | None = None) -> dict | None:
             r = by_id.get(fid)
             if r is not None:
                 e = shared.get(fid)
@@ -72,7 +78,7 @@ class ComplianceService:
                     e = shared[fid] = {"id": fid, "type": r["type"], "date": r["date"],
                                        "recorded_at": r["recorded_at"], "fields": r["fields"]}
                 return e
-            t = training.get(fid)
+            t = training.get(fid) if training else None
             if t is None:
                 return None
             return {"id": fid, "type": TRAINING, "date": t[T_DATE], "recorded_at": t[T_RECORDED],
@@ -80,7 +86,11 @@ class ComplianceService:
 
         def each() -> Iterator[dict]:
             for j in judgments:
-                yield j.to_json() | {"events": [e for e in map(event, j.facts) if e is not None]}
+                training = None
+                if j.subject_kind == "person" and j.subject in by_person:
+                    training = {t[T_ID]: t for t in by_person[j.subject]}
+                events = [event(f, training) for f in j.facts]
+                yield j.to_json() | {"events": [e for e in events if e is not None]}
 
         head = {
             "as_of": as_of.isoformat(), "known_at": known_at,

@@ -449,22 +449,37 @@ class RecordService:
                 loads = json.loads
                 # Values that repeat across rows (types, dates, commit times, courses …) are kept
                 # once: a million training records would otherwise hold a million copies of each.
+                # Rows come in batches (memory stays flat), and a batch's payloads are decoded
+                # as one JSON array, so their keys are shared too.
                 same = self._interned.setdefault
-                for seq, fact_id, type_, date, subject, refers, payload, jurisdiction, recorded_at in cur.fetchall():
-                    item = {"seq": seq, "fact_id": fact_id, "type": same(type_, type_),
-                            "date": same(date, date) if date else date, "subject": subject,
-                            "refers": refers, "fields": loads(payload), "jurisdiction": same(jurisdiction, jurisdiction),
-                            "recorded_at": same(recorded_at, recorded_at)}
-                    self._rows.append(item)
-                    if type_ in self.SHARED_TYPES or not subject:
-                        self._shared.append(item)
-                    else:
-                        self._by_subject.setdefault(subject, []).append(item)
+                while True:
+                    batch = cur.fetchmany(5000)
+                    if not batch:
+                        break
+                    decoded = loads("[" + ",".join(r[6] for r in batch) + "]")
+                    for (seq, fact_id, type_, date, subject, refers, _, jurisdiction, recorded_at), fields \
+                            in zip(batch, decoded):
+                        item = {"seq": seq, "fact_id": fact_id, "type": same(type_, type_),
+                                "date": same(date, date) if date else date, "subject": subject,
+                                "refers": refers, "fields": fields, "jurisdiction": same(jurisdiction, jurisdiction),
+                                "recorded_at": same(recorded_at, recorded_at)}
+                        self._rows.append(item)
+                        if type_ in self.SHARED_TYPES or not subject:
+                            self._shared.append(item)
+                        else:
+                            self._by_subject.setdefault(subject, []).append(item)
+                    del batch, decoded
                 cur.execute(f"SELECT {', '.join(TRAINING_FIELDS)} FROM training WHERE seq > {mark} AND seq <= {mark} "
                             "ORDER BY seq", (self._last_seq, top))
-                fresh = [(same(d, d), seq, fid, hours, off_job, person, same(course, course) if course else course,
-                          note, same(jur, jur), same(rec, rec))
-                         for d, seq, fid, hours, off_job, person, course, note, jur, rec in cur.fetchall()]
+                fresh = []
+                while True:
+                    batch = cur.fetchmany(20000)
+                    if not batch:
+                        break
+                    fresh.extend([(same(d, d), seq, fid, hours, off_job, person,
+                                   same(course, course) if course else course, note, same(jur, jur), same(rec, rec))
+                                  for d, seq, fid, hours, off_job, person, course, note, jur, rec in batch])
+                    del batch
             finally:
                 cur.close()
         self._training.extend(fresh)

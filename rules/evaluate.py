@@ -91,12 +91,20 @@ def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[Rul
                   inst.late_possible)
              for key, (_, inst) in zip(keys, pairs)]
     statuses = engine.judge_all(cases)
+    del cases
     if len(statuses) != len(set(keys)):
         raise RuntimeError(f"engine {engine.name} judged {len(statuses)} of {len(pairs)} instances")
+    iso: dict[dt.date, str] = {}  # due dates repeat (31 Dec …): one string each
+
+    def text(day: dt.date) -> str:
+        t = iso.get(day)
+        if t is None:
+            t = iso[day] = day.isoformat()
+        return t
     judgments = []
     append = judgments.append
     as_of_text = as_of.isoformat()
-    citations = {}
+    citations = {}  # one citation dict per rule version, shared by its judgments (read-only)
     for key, (rule, inst) in zip(keys, pairs):
         citation = citations.get(id(rule))
         if citation is None:
@@ -105,9 +113,9 @@ def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[Rul
         j = _Judged(
             rule=rule.id, rule_version=rule.version, jurisdiction=inst.jurisdiction, subject=inst.subject,
             subject_kind=inst.subject_kind, period=inst.period, trigger=inst.trigger,
-            due=inst.due.isoformat(), status=statuses[key],
-            satisfied_on=satisfied.isoformat() if satisfied else None,
-            provisional=inst.provisional, citation=dict(citation), explanation=None,
+            due=text(inst.due), status=statuses[key],
+            satisfied_on=text(satisfied) if satisfied else None,
+            provisional=inst.provisional, citation=citation, explanation=None,
             title=rule.title, unit=inst.unit, facts=inst.facts, as_of=as_of_text, values=None)
         j._why = (rule, inst, lang)
         append(j)

@@ -39,6 +39,9 @@ def _records(rule: RuleVersion, view: FactView, pid: str, compact: tuple | None)
             for f in view.of(p["fact"], pid)]
 
 
+_YEARS: dict[int, str] = {}  # "2024" once, not once per person
+
+
 def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
     """SH-INST (八): at least `threshold` of `measure` per calendar year, counting only facts that
     match `filter` (off-job). All of the year counts, also before the person entered duty."""
@@ -73,7 +76,7 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
             if prorate and start.year == year:
                 days = (due - start).days + 1
                 threshold = math.ceil(threshold * days / (366 if year % 4 == 0 else 365) * 2) / 2
-            owed[str(year)] = [0.0, 0.0, None, [], threshold, due, year]
+            owed[_YEARS.get(year) or _YEARS.setdefault(year, str(year))] = [0.0, 0.0, None, [], threshold, due, year]
         if not owed:
             continue
         # One pass over the person's records, in date order, adding each to its year.
