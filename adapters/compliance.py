@@ -45,7 +45,8 @@ class ComplianceService:
             # one new event stays fast however large the record is).
             rows = self.record.snapshot(known_at, filters.subjects if filters and filters.subjects else None)
         rules = self.catalogue.in_force(as_of, filters.rules if filters and filters.rules else None)
-        judgments = evaluate(rows, as_of, rules, self.calendar, self.engine, lang)
+        judgments = evaluate(rows, as_of, rules, self.calendar, self.engine, lang,
+                             filters.subjects if filters and filters.subjects else None)
         return [j for j in judgments if filters is None or filters.keep(j)]
 
     def replay(self, as_of: dt.date, known_at: str | None, lang: str = "zh") -> dict:

@@ -42,12 +42,15 @@ def explain(rule: RuleVersion, inst: Instance, status: str, lang: str) -> str:
 
 
 def derive_instances(rows: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[RuleVersion],
-                     calendar: WorkdayCalendar) -> list[tuple[RuleVersion, Instance]]:
+                     calendar: WorkdayCalendar, subjects: set[str] | None = None) -> list[tuple[RuleVersion, Instance]]:
+    """Every obligation instance; with `subjects`, only theirs (others may be skipped early)."""
     view = FactView.build(rows, as_of)
+    view.wanted = set(subjects) if subjects is not None else None
     pairs: list[tuple[RuleVersion, Instance]] = []
     for rule in rules:
         for inst in TEMPLATES[rule.template](rule, view, calendar):
-            pairs.append((rule, inst))
+            if subjects is None or inst.subject in subjects:
+                pairs.append((rule, inst))
     return pairs
 
 
@@ -82,9 +85,10 @@ class _Judged(Judgment):
 
 
 def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[RuleVersion], calendar: WorkdayCalendar,
-             engine: JudgingEngine | None = None, lang: str = "zh") -> list[Judgment]:
+             engine: JudgingEngine | None = None, lang: str = "zh", subjects: set[str] | None = None) -> list[Judgment]:
+    """Judgments of every obligation instance in force; with `subjects`, only of those subjects."""
     engine = engine or ReferenceEngine()
-    pairs = derive_instances(facts, as_of, rules, calendar)
+    pairs = derive_instances(facts, as_of, rules, calendar, subjects)
     day = as_of.toordinal()
     keys = [f"{inst.rule}|{inst.subject}|{inst.period}|{inst.trigger or ''}" for _, inst in pairs]
     cases = [Case(key, day, inst.due.toordinal(), inst.satisfied_on.toordinal() if inst.satisfied_on else 0,

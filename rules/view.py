@@ -29,12 +29,14 @@ def _hours(value: float) -> float | int:
 
 def training_fields(t: tuple) -> dict[str, Any]:
     """The fields of a compact training record, as its facts row stores them."""
-    out: dict[str, Any] = {"date": t[T_DATE], "person": t[T_PERSON], "hours": _hours(t[T_HOURS]),
-                           "off_job": bool(t[T_OFF_JOB])}
-    if t[T_COURSE] is not None:
-        out["course"] = t[T_COURSE]
+    # keys in sorted order, as the payload (canonical JSON) decodes
+    out: dict[str, Any] = {} if t[T_COURSE] is None else {"course": t[T_COURSE]}
+    out["date"] = t[T_DATE]
+    out["hours"] = _hours(t[T_HOURS])
     if t[T_NOTE] is not None:
         out["note"] = t[T_NOTE]
+    out["off_job"] = bool(t[T_OFF_JOB])
+    out["person"] = t[T_PERSON]
     return out
 
 
@@ -112,6 +114,8 @@ class FactView:
     # training records by person, compact (see TRAINING_FIELDS), sorted on first access
     training: dict[str, list[tuple]] = field(default_factory=dict)
     _presorted: dict[str, list[tuple]] | None = None
+    # only these subjects are asked about (None: all); templates may skip the others
+    wanted: set[str] | None = None
     _cut: str = ""
     _retracted: set = field(default_factory=set)
 
@@ -196,6 +200,9 @@ class FactView:
         lst = self.by_subject.get((fact_type, subject))
         return self._sorted(lst) if lst else []
 
+    def wants(self, subject: str) -> bool:
+        return self.wanted is None or subject in self.wanted
+
     def training_of(self, person: str) -> list[tuple]:
         """The person's training records (compact), in (date, seq) order."""
         if self._presorted is not None and person not in self.training:
@@ -270,7 +277,7 @@ class FactView:
         """(center id, life) of every center of the jurisdiction approved for construction — the
         centers SH-CNTR binds (批准筹建后)."""
         for cid in sorted(self.centers):
-            if self.center_jurisdiction(cid) != jurisdiction:
+            if not self.wants(cid) or self.center_jurisdiction(cid) != jurisdiction:
                 continue
             life = self.center_life(cid)
             if life["approval"] is not None:

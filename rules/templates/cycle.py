@@ -19,7 +19,7 @@ def cycle(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
     years = rule.parameters["years"]
     out: list[Instance] = []
     for uid in sorted(view.units):
-        if view.unit_jurisdiction(uid) != rule.jurisdiction:
+        if not view.wants(uid) or view.unit_jurisdiction(uid) != rule.jurisdiction:
             continue
         lead = view.lead_lab_interval(uid)
         if lead is None:

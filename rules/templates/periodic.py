@@ -53,7 +53,7 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
     out: list[Instance] = []
     append = out.append
     for pid in sorted(view.people):
-        if view.person_jurisdiction(pid) != rule.jurisdiction:
+        if not view.wants(pid) or view.person_jurisdiction(pid) != rule.jurisdiction:
             continue
         intervals = view.statutory_intervals(pid, p["duties"])
         if not intervals:

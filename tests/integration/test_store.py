@@ -231,3 +231,22 @@ def test_training_rows_match_their_facts_and_are_backfilled_for_an_older_store(s
             assert [tuple(r) for r in conn.execute(text(
                 "SELECT seq, fact_id, person, date, hours, off_job, course FROM training ORDER BY seq"))] == \
                 [tuple(r) for r in narrow]
+
+
+def test_fact_rows_give_training_records_exactly_as_stored(store_url, make_app, write_facts):
+    """The read model serves training records from the narrow table: the rows must be the ones
+    the facts table holds (same fields, same key order as the payload decodes)."""
+    import json
+    app = make_app(store_url)
+    app.record.load(read_facts_file(write_facts(FRESH + "  - {id: tr11, type: training-recorded, date: 2023-05-02, "
+                                                "person: p9, hours: 3, off_job: true, note: 补录}\n")))
+    rows = [r for r in app.record.fact_rows() if r["type"] == "training-recorded"]
+    with app.store.engine.connect() as conn:
+        stored = {r[0]: r for r in conn.execute(text(
+            "SELECT fact_id, seq, date, subject, payload, jurisdiction, recorded_at FROM facts "
+            "WHERE type = 'training-recorded'"))}
+    assert len(rows) == len(stored) == 3
+    for r in rows:
+        s = stored[r["fact_id"]]
+        assert (r["seq"], r["date"], r["subject"], r["jurisdiction"], r["recorded_at"]) == tuple(s[1:4]) + tuple(s[5:7])
+        assert list(r["fields"].items()) == list(json.loads(s[4]).items())

@@ -150,3 +150,13 @@ def test_training_grouped_by_person_judges_like_a_flat_list(rows, as_of, retract
     flat = [j.to_json() for j in evaluate(Snapshot(others, training), day, rules, CAL)]
     assert [j.to_json() for j in evaluate(Snapshot(others, training, grouped), day, rules, CAL)] == flat
     assert grouped == frozen  # the shared lists were not changed
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=corpora(), as_of=days, pick=st.sets(st.sampled_from(["u1", "c1", "p0", "p1", "p2", "nobody"]), min_size=1))
+def test_judging_some_subjects_gives_exactly_their_judgments(rows, as_of, pick):
+    """Templates skip subjects nobody asked about; what is left is the full judgment, filtered."""
+    day = dt.date.fromisoformat(as_of)
+    rules = CAT.in_force(day)
+    every = [j.to_json() for j in evaluate(rows, day, rules, CAL) if j.subject in pick]
+    assert [j.to_json() for j in evaluate(rows, day, rules, CAL, subjects=pick)] == every
