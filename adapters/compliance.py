@@ -90,8 +90,9 @@ class ComplianceService:
                 training = None
                 if j.subject_kind == "person" and j.subject in by_person:
                     training = {t[T_ID]: t for t in by_person[j.subject]}
-                events = [event(f, training) for f in j.facts]
-                yield j.to_json() | {"events": [e for e in events if e is not None]}
+                out = j.to_json()
+                out["events"] = [e for e in (event(f, training) for f in j.facts) if e is not None]
+                yield out
 
         head = {
             "as_of": as_of.isoformat(), "known_at": known_at,
