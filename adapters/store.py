@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -158,6 +159,20 @@ def chain_link(previous: str, notification_id: int, originator_id: object, versi
     h.update(f"|{notification_id}|{originator_id}|{version}|{topic}|{recorded_at}|".encode())
     h.update(bytes(state))
     return h.hexdigest()
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_text(rows: list[tuple]) -> str:
+    """Rows in PostgreSQL's COPY text format: tab-separated, \\N for NULL, backslash escapes."""
+    esc = _COPY_ESCAPES
+    lines = []
+    for row in rows:
+        lines.append("\t".join("\\N" if v is None else v.translate(esc) if isinstance(v, str) else repr(v)
+                               for v in row))
+    lines.append("")
+    return "\n".join(lines)
 
 
 class Store:
@@ -323,10 +338,14 @@ class Store:
             for i in range(0, len(rows), 5000):
                 conn.exec_driver_sql(sql, rows[i:i + 5000])
         else:
-            from psycopg2.extras import execute_values
             cur = conn.connection.dbapi_connection.cursor()
             try:
-                execute_values(cur, f"INSERT INTO {table} ({cols}) VALUES %s", rows, page_size=1000)
+                if any(isinstance(v, (bytes, memoryview, bool)) for v in rows[0]):
+                    from psycopg2.extras import execute_values
+                    execute_values(cur, f"INSERT INTO {table} ({cols}) VALUES %s", rows, page_size=1000)
+                else:
+                    # COPY, PostgreSQL's bulk load: several times faster than INSERT … VALUES.
+                    cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN", io.StringIO(copy_text(rows)))
             finally:
                 cur.close()
 

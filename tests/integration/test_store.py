@@ -250,3 +250,32 @@ def test_fact_rows_give_training_records_exactly_as_stored(store_url, make_app, 
         s = stored[r["fact_id"]]
         assert (r["seq"], r["date"], r["subject"], r["jurisdiction"], r["recorded_at"]) == tuple(s[1:4]) + tuple(s[5:7])
         assert list(r["fields"].items()) == list(json.loads(s[4]).items())
+
+
+TRICKY = r'''units:
+  - {id: "u\\7", name: "单位\t制表", kind: institute}
+people:
+  - {id: p7, name: "张\\三", unit: "u\\7", duties: [type-evaluation]}
+events:
+  - {id: "t\\7", type: training-recorded, date: 2023-03-02, person: p7, hours: 0.00001, off_job: true,
+     course: "line one\nline two\r\\N \\ end\t", note: "𠮷"}
+'''
+
+
+def test_text_with_tabs_newlines_and_backslashes_is_stored_exactly(store_url, make_app, write_facts):
+    """PostgreSQL rows go in with COPY (its text format escapes tabs, newlines, backslashes and
+    \\N): what is read back must be exactly what was recorded, on both stores."""
+    import json
+    app = make_app(store_url)
+    app.record.load(read_facts_file(write_facts(TRICKY)))
+    rows = {r["fact_id"]: r for r in app.record.fact_rows()}
+    training = rows["t\\7"]["fields"]
+    assert training["course"] == "line one\nline two\r\\N \\ end" and training["note"] == "𠮷"
+    assert training["hours"] == 0.00001
+    assert rows["unit:u\\7"]["fields"]["name"] == "单位\t制表"
+    assert rows["person:p7"]["fields"]["name"] == "张\\三"
+    with app.store.engine.connect() as conn:
+        payload, actor = conn.execute(text("SELECT payload, actor FROM facts WHERE fact_id = :f"), {"f": "t\\7"}).one()
+        course = conn.execute(text("SELECT course FROM training WHERE fact_id = :f"), {"f": "t\\7"}).scalar()
+    assert json.loads(payload) == training and course == training["course"] and actor == "cli"
+    assert audit.verify(app.store).ok
