@@ -242,9 +242,15 @@ class RecordService:
         lookup per 500 ids straight through the driver."""
         ids = list(set(ids))
         found: dict[str, Known] = {}
-        mark = "?" if self.store.is_sqlite else "%s"
+        mark = "?"
         cur = session.connection().connection.dbapi_connection.cursor()
         try:
+            if not self.store.is_sqlite:  # one round trip: an array parameter
+                cur.execute("SELECT fact_id, content_hash, type, subject, aggregate FROM facts "
+                            "WHERE fact_id = ANY(%s)", (ids,))
+                for row in cur.fetchall():
+                    found[row[0]] = Known(*row)
+                return found
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
                 cur.execute("SELECT fact_id, content_hash, type, subject, aggregate FROM facts "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import re
 import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -164,15 +165,20 @@ def chain_link(previous: str, notification_id: int, originator_id: object, versi
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]").search
+
+
+def _copy_field(v: object) -> str:
+    if v is None:
+        return "\\N"
+    if isinstance(v, str):
+        return v.translate(_COPY_ESCAPES) if _COPY_SPECIAL(v) else v
+    return repr(v)
+
+
 def copy_text(rows: list[tuple]) -> str:
     """Rows in PostgreSQL's COPY text format: tab-separated, \\N for NULL, backslash escapes."""
-    esc = _COPY_ESCAPES
-    lines = []
-    for row in rows:
-        lines.append("\t".join("\\N" if v is None else v.translate(esc) if isinstance(v, str) else repr(v)
-                               for v in row))
-    lines.append("")
-    return "\n".join(lines)
+    return "".join("\t".join(map(_copy_field, row)) + "\n" for row in rows)
 
 
 class Store:
