@@ -6,7 +6,7 @@ from domain.errors import AlreadyRetractedError, FactConflictError, ReferenceMis
 from domain.notice import Notice, NoticeError
 from domain.person import Person
 from domain.plan import TaskError, WorkPlan
-from domain.training import TrainingRecord
+from domain.training import TrainingRecord, TrainingRegister
 from domain.unit import Unit
 
 
@@ -72,6 +72,27 @@ def test_a_retraction_is_a_new_event_and_cannot_be_repeated_by_another():
     with pytest.raises(ReferenceMismatchError):
         t.check_can_retract("unknown", "r3")
     assert _events(t) == ["Recorded", "FactRetracted"]
+
+
+def test_a_register_files_many_records_each_retractable_on_its_own():
+    records = [{"fact_id": f"t{i}", "content_hash": f"h{i}", "person": "p1", "date": "2023-03-02", "hours": 8,
+                "off_job": True} for i in range(3)]
+    reg = TrainingRegister("2024-01-05T02:00:00.000000+00:00|t0", records)
+    assert reg.size == 3 and reg.facts == {"t0": "h0", "t1": "h1", "t2": "h2"}
+    assert reg.check_fact_is_new("t1", "h1") is False
+    with pytest.raises(FactConflictError):
+        reg.check_fact_is_new("t1", "other")
+    reg.check_can_retract("t1", "r1")
+    reg.retract("t1", "r1", "hr", "2023-04-01", "重复录入")
+    with pytest.raises(AlreadyRetractedError):
+        reg.check_can_retract("t1", "r2")
+    reg.check_can_retract("t2", "r2")  # the others are untouched
+    events = reg.collect_events()
+    assert [type(e).__name__ for e in events] == ["Filed", "FactRetracted"]
+    copy = None
+    for e in events:
+        copy = e.mutate(copy)
+    assert copy.retracted == {"t1": "r1"} and copy.facts["t0"] == "h0"
 
 
 def test_replaying_a_training_record_rebuilds_it():
