@@ -90,11 +90,15 @@ class NoticeService:
             # In batches, so that a sweep issuing tens of thousands of notices holds one batch of
             # aggregates, rows and deliveries at a time (all in the one transaction).
             for start in range(0, len(fresh), 2000):
-                aggregates, rows_out, deliveries = [], [], []
+                created, rows_out, deliveries = [], [], []
                 for p in fresh[start:start + 2000]:
                     message = {lang: render(p, lang) for lang in ("zh", "en")}
-                    aggregates.append(Notice(p.key, p.rule, p.rule_version, p.subject, p.period, p.kind, p.step,
-                                             p.due, as_of.isoformat(), p.recipient, list(p.copy_to), message))
+                    # A new notice's only event is its creation: stored without building it.
+                    Notice.check_kind(p.kind)
+                    created.append(store.creation(
+                        Notice, key=p.key, rule=p.rule, rule_version=p.rule_version, subject=p.subject,
+                        period=p.period, kind=p.kind, step=p.step, due=p.due, as_of=as_of.isoformat(),
+                        recipient=p.recipient, copy_to=list(p.copy_to), message=message))
                     payload = json.dumps(p.to_json() | {"message": message, "as_of": as_of.isoformat(),
                                                         "issued_at": issued_at}, ensure_ascii=False)
                     rows_out.append({"key": p.key, "rule": p.rule, "subject": p.subject, "kind": p.kind,
@@ -111,7 +115,7 @@ class NoticeService:
                             deliveries.append({"notice_key": p.key, "channel": channel, "address": address,
                                                "payload": payload, "attempts": 0,
                                                "next_attempt_at": 0.0, "status": "pending"})
-                store.append(session, aggregates)
+                store.append(session, [], created)
                 session.execute(notices.insert(), rows_out)
                 if deliveries:
                     session.execute(outbox.insert(), deliveries)

@@ -11,11 +11,8 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, NamedTuple
-from functools import lru_cache
 from uuid import UUID
 
-from eventsourcing.domain import _created_event_classes
-from eventsourcing.utils import get_topic
 
 
 from adapters.facts_file import FactsDocument, FileError, RawRecord
@@ -120,19 +117,6 @@ def _creation(fact: Fact, jurisdiction: str) -> tuple[type[Subject], dict[str, A
         return PlanEvaluation, dict(key=fact.id, fact_id=fact.id, content_hash=h, jurisdiction=jurisdiction,
                                     evaluation=f["evaluation"], date=f["date"])
     raise AssertionError(fact.type)
-
-
-@lru_cache(maxsize=None)
-def _topic(cls: type) -> str:
-    return get_topic(cls)
-
-
-@lru_cache(maxsize=None)
-def _created_event_class(cls: type[Subject]) -> type:
-    """The event class eventsourcing made from the aggregate's decorated `__init__`."""
-    classes = _created_event_classes[cls]
-    assert len(classes) == 1, classes
-    return classes[0]
 
 
 def _create(fact: Fact, jurisdiction: str) -> Subject:
@@ -357,7 +341,6 @@ class RecordService:
             elif fact.type in COMMANDS:
                 touched.add(_aggregate_of(fact))
         created: list[tuple[UUID, str, bytes]] = []
-        encode = self.store.app.mapper.transcoder.encode
         register: list[dict] = []
         register_id: UUID | None = None
 
@@ -404,10 +387,8 @@ class RecordService:
                         aggregates[agg.id] = agg
                         agg_id = agg.id
                     else:
-                        agg_id = cls.create_id(kwargs["key"])
-                        event_cls = _created_event_class(cls)
-                        state = {"timestamp": event_cls.create_timestamp(), "originator_topic": _topic(cls), **kwargs}
-                        created.append((agg_id, _topic(event_cls), encode(state)))
+                        created.append(self.store.creation(cls, **kwargs))
+                        agg_id = created[-1][0]
             except DomainError as exc:
                 raise refuse(loc, str(exc)) from None
             except KeyError as exc:  # pragma: no cover - guarded above; keeps the message clear
@@ -425,10 +406,8 @@ class RecordService:
             if progress and (n % 1000 == 0 or n == total):
                 progress(n, total)
         if register:
-            event_cls = _created_event_class(TrainingRegister)
-            created.append((register_id, _topic(event_cls), encode({
-                "timestamp": event_cls.create_timestamp(), "originator_topic": _topic(TrainingRegister),
-                "key": register_key, "records": register})))
+            created.append(self.store.creation(TrainingRegister, key=register_key, records=register))
+            assert created[-1][0] == register_id
         self.store.append(session, [a for a in aggregates.values() if a.pending_events], created)
         self.store.insert_rows(session, "facts", FACT_COLUMNS, rows)
         self.store.insert_rows(session, "training", TRAINING_COLUMNS, training_rows)

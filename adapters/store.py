@@ -17,9 +17,12 @@ import io
 import re
 import threading
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Callable, Iterator
 
 from eventsourcing.application import Application
+from eventsourcing.domain import _created_event_classes
+from eventsourcing.utils import get_topic
 from sqlalchemy import (BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text,
                         create_engine, event, text)
 from sqlalchemy.engine import Engine
@@ -160,6 +163,19 @@ def chain_link(previous: str, notification_id: int, originator_id: object, versi
     h.update(f"|{notification_id}|{originator_id}|{version}|{topic}|{recorded_at}|".encode())
     h.update(bytes(state))
     return h.hexdigest()
+
+
+@lru_cache(maxsize=None)
+def _topic(cls: type) -> str:
+    return get_topic(cls)
+
+
+@lru_cache(maxsize=None)
+def _created_event_class(cls: type) -> type:
+    """The event class eventsourcing made from the aggregate's decorated `__init__`."""
+    classes = _created_event_classes[cls]
+    assert len(classes) == 1, classes
+    return classes[0]
 
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -358,6 +374,15 @@ class Store:
     def next_seq(self, session: Session) -> int:
         """The seq the next `facts` row gets (callers hold the write lock, so nobody else writes)."""
         return (session.execute(text("SELECT MAX(seq) FROM facts")).scalar() or 0) + 1
+
+    def creation(self, cls: type, **kwargs) -> tuple:
+        """(originator id, topic, state) of the event that would create `cls(**kwargs)`, in
+        stored form, without building the aggregate: for a new aggregate whose only event is its
+        creation (kwargs in the order of its `__init__`, which is the order of the event's state).
+        Tests compare what it stores with the aggregate built the usual way."""
+        event_cls = _created_event_class(cls)
+        state = {"timestamp": event_cls.create_timestamp(), "originator_topic": _topic(cls), **kwargs}
+        return cls.create_id(kwargs["key"]), _topic(event_cls), self.app.mapper.transcoder.encode(state)
 
     def append(self, session: Session, aggregates, created=()) -> int:
         """Store new events in the current write transaction.

@@ -24,8 +24,7 @@ class Notice(Subject):
     def __init__(self, key: str, rule: str, rule_version: int, subject: str, period: str,
                  kind: str, step: int, due: str, as_of: str, recipient: str, copy_to: list[str],
                  message: dict) -> None:
-        if kind not in NOTICE_KINDS:
-            raise NoticeError(f"unknown notice kind {kind!r}")
+        self.check_kind(kind)
         self.key = key
         self.rule = rule
         self.rule_version = rule_version
@@ -39,6 +38,11 @@ class Notice(Subject):
         self.copy_to = list(copy_to)
         self.message = message
         self.deliveries: dict[str, str] = {}
+
+    @staticmethod
+    def check_kind(kind: str) -> None:
+        if kind not in NOTICE_KINDS:
+            raise NoticeError(f"unknown notice kind {kind!r}")
 
     @event("Delivered")
     def record_delivery(self, channel: str, address: str, attempt: int) -> None:

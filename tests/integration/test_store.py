@@ -279,3 +279,21 @@ def test_text_with_tabs_newlines_and_backslashes_is_stored_exactly(store_url, ma
         course = conn.execute(text("SELECT course FROM training WHERE fact_id = :f"), {"f": "t\\7"}).scalar()
     assert json.loads(payload) == training and course == training["course"] and actor == "cli"
     assert audit.verify(app.store).ok
+
+
+def test_a_notice_stored_from_its_creation_event_replays_like_a_built_one(store_url, make_app):
+    from domain.notice import Notice, NoticeError
+    app = make_app(store_url)
+    args = dict(key="training-hours|v1|p1|2023|reminder|1", rule="training-hours", rule_version=1, subject="p1",
+                period="2023", kind="reminder", step=1, due="2023-12-31", as_of="2023-12-01", recipient="u1",
+                copy_to=["sh-jlc"], message={"zh": "提醒", "en": "reminder"})
+    with app.store.writing() as session:
+        app.store.append(session, [], [app.store.creation(Notice, **args)])
+    stored = app.store.app.repository.get(Notice.create_id(args["key"]))
+    built = Notice(*args.values())
+    skip = ("_created_on", "_modified_on", "_pending_events")
+    assert {k: v for k, v in vars(stored).items() if k not in skip} == \
+        {k: v for k, v in vars(built).items() if k not in skip}
+    assert stored.deliveries == {} and stored.version == 1
+    with pytest.raises(NoticeError):
+        Notice.check_kind("rumour")
