@@ -424,7 +424,13 @@ class RecordService:
             top = conn.exec_driver_sql("SELECT MAX(seq) FROM facts").scalar() or 0
             if top <= self._last_seq:
                 return
-            cur = conn.connection.dbapi_connection.cursor()
+            dbapi = conn.connection.dbapi_connection
+
+            def cursor(name: str):
+                # PostgreSQL: a server-side cursor, so that a batch at a time crosses the wire
+                # (a client cursor would hold the whole result in libpq's memory first).
+                return dbapi.cursor() if self.store.is_sqlite else dbapi.cursor(name=f"metrolex_{name}")
+            cur = cursor("facts")
             try:
                 mark = "?" if self.store.is_sqlite else "%s"
                 cur.execute(
@@ -454,6 +460,8 @@ class RecordService:
                         else:
                             self._by_subject.setdefault(subject, []).append(item)
                     del batch, decoded
+                cur.close()
+                cur = cursor("training")
                 cur.execute(f"SELECT {', '.join(TRAINING_FIELDS)} FROM training WHERE seq > {mark} AND seq <= {mark} "
                             "ORDER BY seq", (self._last_seq, top))
                 fresh = []
