@@ -69,10 +69,13 @@ class NoticeService:
             result.skipped = f"already swept through {mark}; an earlier date issues nothing new"
             return result
         rows = self.app.record.snapshot()
-        known_at = max([r["recorded_at"] for r in rows.rows] + [t[T_RECORDED] for t in rows.training], default=None)
+        known_at = max(max((r["recorded_at"] for r in rows.rows), default=""),
+                       max((t[T_RECORDED] for t in rows.training), default="")) or None
         judgments = self.app.compliance.check(as_of, rows=rows)
         context = self._context(rows.rows)
         planned = self.plan(as_of, rows, judgments, context)
+        record = judgment_record(self.app, as_of, known_at, judgments)
+        del judgments, rows  # what is written from here on is the plan and the record (memory)
         contacts = context[2]
         store = self.app.store
         with store.writing() as session:
@@ -119,7 +122,6 @@ class NoticeService:
                 session.execute(notices.insert(), rows_out)
                 if deliveries:
                     session.execute(outbox.insert(), deliveries)
-            record = judgment_record(self.app, as_of, known_at, judgments)
             if store.app.recorder.select_events(record.id, limit=1) == []:
                 store.append(session, [record])
             session.execute(sweeps.insert(), [{"as_of": as_of.isoformat(), "ran_at": issued_at,
