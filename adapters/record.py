@@ -119,11 +119,6 @@ def _creation(fact: Fact, jurisdiction: str) -> tuple[type[Subject], dict[str, A
     raise AssertionError(fact.type)
 
 
-def _create(fact: Fact, jurisdiction: str) -> Subject:
-    cls, kwargs = _creation(fact, jurisdiction)
-    return cls(**kwargs)
-
-
 COMMANDS: dict[str, Callable[[Any, Fact], None]] = {
     "comparison-organized": lambda a, x: a.organize_comparison(x.id, x.content_hash, x.date, x.fields.get("subject")),
     "lead-lab-started": lambda a, x: a.start_lead_lab(x.id, x.content_hash, x.date),

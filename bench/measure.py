@@ -291,13 +291,6 @@ class PgBaseline:
             rows = cur.fetchall()
             return time.perf_counter() - t0, len(rows)
 
-    def read_events(self, _store: str, table: str = "record_events") -> tuple[float, int]:
-        with self.conn, self.conn.cursor() as cur:
-            t0 = time.perf_counter()
-            cur.execute(f"SELECT * FROM {table}")
-            rows = cur.fetchall()
-            return time.perf_counter() - t0, len(rows)
-
     def close(self) -> None:
         self.conn.close()
 
