@@ -221,7 +221,6 @@ class RecordService:
         lookup per 500 ids straight through the driver."""
         ids = list(set(ids))
         found: dict[str, Known] = {}
-        mark = "?"
         cur = session.connection().connection.dbapi_connection.cursor()
         try:
             if not self.store.is_sqlite:  # one round trip: an array parameter
@@ -233,7 +232,7 @@ class RecordService:
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
                 cur.execute("SELECT fact_id, content_hash, type, subject, aggregate FROM facts "
-                            f"WHERE fact_id IN ({', '.join([mark] * len(chunk))})", chunk)
+                            f"WHERE fact_id IN ({', '.join('?' * len(chunk))})", chunk)
                 for row in cur.fetchall():
                     found[row[0]] = Known(*row)
         finally:

@@ -512,28 +512,23 @@ def run_backend(backend: str, workload: Workload, workdir: Path, *, pg_url: str 
         recorded_at = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
         b_seconds, b_rows, training, retracted = 0.0, 0, [], []
         c_seconds = 0.0  # PostgreSQL: the same rows with COPY (extra)
-        for n, part in enumerate(chunked(workload.fact_records(), chunk)):
-            rows = [baseline_row(s, d, workload.jurisdiction, recorded_at, f"bench-facts-{n:04d}") for s, d in part]
+
+        def insert(rows: list[tuple]) -> None:
+            nonlocal b_seconds, b_rows, c_seconds
             b_seconds += baseline.insert_chunk(rows)
             if hasattr(baseline, "copy_chunk"):
                 c_seconds += baseline.copy_chunk(rows)
             b_rows += len(rows)
+
+        for n, part in enumerate(chunked(workload.fact_records(), chunk)):
+            insert([baseline_row(s, d, workload.jurisdiction, recorded_at, f"bench-facts-{n:04d}") for s, d in part])
             training = [training_row(d) for s, d in part if d.get("type") == "training-recorded"]
             retracted = [d["retracts"] for s, d in part if d.get("type") == "event-retracted"]
             baseline.add_training(training, retracted)  # untimed: the sweep baseline's table
         for plan in workload.plans():
-            plan_rows = [baseline_row("plans", plan_fields(plan), workload.jurisdiction, recorded_at,
-                                      f"plan-{plan['year']}")]
-            b_seconds += baseline.insert_chunk(plan_rows)
-            if hasattr(baseline, "copy_chunk"):
-                c_seconds += baseline.copy_chunk(plan_rows)
-            b_rows += 1
+            insert([baseline_row("plans", plan_fields(plan), workload.jurisdiction, recorded_at, f"plan-{plan['year']}")])
         for n, part in enumerate(chunked(workload.task_records(), chunk)):
-            rows = [baseline_row(s, d, workload.jurisdiction, recorded_at, f"bench-tasks-{n:04d}") for s, d in part]
-            b_seconds += baseline.insert_chunk(rows)
-            if hasattr(baseline, "copy_chunk"):
-                c_seconds += baseline.copy_chunk(rows)
-            b_rows += len(rows)
+            insert([baseline_row(s, d, workload.jurisdiction, recorded_at, f"bench-tasks-{n:04d}") for s, d in part])
         base["load_rows"] = b_rows
         base["load_s"] = round(b_seconds, 3)
         base["load_events_per_s"] = round(b_rows / b_seconds, 1)
