@@ -210,6 +210,9 @@ class RecordService:
         self._training: list[tuple] = []
         self._training_by_person: dict[str, list[tuple]] = {}
         self._interned: dict = {}
+        # people some of whose training records are retracted: only their lists need the
+        # retractions cut out (see rules.view.Snapshot.retracted_people)
+        self._retracted_people: set[str] = set()
         self._shared: list[dict] = []
         self._by_subject: dict[str, list[dict]] = {}
         self._last_seq = 0
@@ -437,6 +440,7 @@ class RecordService:
                 # Rows come in batches (memory stays flat), and a batch's payloads are decoded
                 # as one JSON array, so their keys are shared too.
                 same = self._interned.setdefault
+                retractions: list[str] = []
                 while True:
                     batch = cur.fetchmany(5000)
                     if not batch:
@@ -449,6 +453,8 @@ class RecordService:
                                 "refers": refers, "fields": fields, "jurisdiction": same(jurisdiction, jurisdiction),
                                 "recorded_at": same(recorded_at, recorded_at)}
                         self._rows.append(item)
+                        if type_ == "event-retracted":
+                            retractions.append(refers)
                         if type_ in self.SHARED_TYPES or not subject:
                             self._shared.append(item)
                         else:
@@ -469,6 +475,12 @@ class RecordService:
                     del batch
             finally:
                 cur.close()
+            for i in range(0, len(retractions), 500):  # whose training records are retracted (a few)
+                part = retractions[i:i + 500]
+                marks = ", ".join([mark] * len(part))
+                self._retracted_people.update(p for (p,) in conn.exec_driver_sql(
+                    f"SELECT subject FROM facts WHERE type = 'training-recorded' AND fact_id IN ({marks})",
+                    tuple(part)))
         self._training.extend(fresh)
         # Each person's list is kept in (date, seq) order and replaced, never changed in place, so
         # a snapshot can hand out the lists themselves while a later refresh goes on.
@@ -515,7 +527,8 @@ class RecordService:
             rows = [r for r in rows if r["recorded_at"] <= known_at]
             training = [t for t in training if t[T_RECORDED] <= known_at]
             by_person = None  # grouped again from the cut list
-        return Snapshot(rows, training, by_person)
+        return Snapshot(rows, training, by_person,
+                        set(self._retracted_people) if by_person is not None else None)
 
     def fact_rows(self, known_at: str | None = None, subjects: Iterable[str] | None = None) -> list[dict]:
         """Every fact of the read model as a plain dict (training records included), in commit

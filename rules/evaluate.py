@@ -29,10 +29,9 @@ class _Values(dict):
 
 
 def explain(rule: RuleVersion, inst: Instance, status: str, lang: str) -> str:
-    values = _Values(inst.values)
-    values.update(subject=inst.subject, period=inst.period, due=inst.due.isoformat(),
-                  satisfied_on=inst.satisfied_on.isoformat() if inst.satisfied_on else "—",
-                  status=STATUS_WORDS[lang][status])
+    values = _Values(inst.values, subject=inst.subject, period=inst.period, due=inst.due.isoformat(),
+                     satisfied_on=inst.satisfied_on.isoformat() if inst.satisfied_on else "—",
+                     status=STATUS_WORDS[lang][status])
     text = rule.explanation.get(lang) or rule.explanation["zh"]
     out = text.format_map(values)
     if inst.detail.get(lang):
@@ -90,13 +89,11 @@ def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[Rul
     engine = engine or ReferenceEngine()
     pairs = derive_instances(facts, as_of, rules, calendar, subjects)
     day = as_of.toordinal()
-    keys = [f"{inst.rule}|{inst.subject}|{inst.period}|{inst.trigger or ''}" for _, inst in pairs]
-    cases = [Case(key, day, inst.due.toordinal(), inst.satisfied_on.toordinal() if inst.satisfied_on else 0,
-                  inst.late_possible)
-             for key, (_, inst) in zip(keys, pairs)]
+    cases = [Case(f"{inst.rule}|{inst.subject}|{inst.period}|{inst.trigger or ''}", day, inst.due.toordinal(),
+                  inst.satisfied_on.toordinal() if inst.satisfied_on else 0, inst.late_possible)
+             for _, inst in pairs]
     statuses = engine.judge_all(cases)
-    del cases
-    if len(statuses) != len(set(keys)):
+    if len(statuses) != len(pairs):  # two instances with one key, or an engine that lost some
         raise RuntimeError(f"engine {engine.name} judged {len(statuses)} of {len(pairs)} instances")
     iso: dict[dt.date, str] = {}  # due dates repeat (31 Dec …): one string each
 
@@ -109,19 +106,17 @@ def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[Rul
     append = judgments.append
     as_of_text = as_of.isoformat()
     citations = {}  # one citation dict per rule version, shared by its judgments (read-only)
-    for key, (rule, inst) in zip(keys, pairs):
+    for case, (rule, inst) in zip(cases, pairs):
         citation = citations.get(id(rule))
         if citation is None:
             citation = citations[id(rule)] = rule.short_citation
         satisfied = inst.satisfied_on
-        j = _Judged(
-            rule=rule.id, rule_version=rule.version, jurisdiction=inst.jurisdiction, subject=inst.subject,
-            subject_kind=inst.subject_kind, period=inst.period, trigger=inst.trigger,
-            due=text(inst.due), status=statuses[key],
-            satisfied_on=text(satisfied) if satisfied else None,
-            provisional=inst.provisional, citation=citation, explanation=None,
-            title=rule.title, unit=inst.unit, facts=inst.facts, as_of=as_of_text, values=None)
+        # positional, in Judgment's field order (rule … values)
+        j = _Judged(rule.id, rule.version, inst.jurisdiction, inst.subject, inst.subject_kind, inst.period,
+                    inst.trigger, text(inst.due), statuses[case.key], text(satisfied) if satisfied else None,
+                    inst.provisional, citation, None, rule.title, inst.unit, inst.facts, as_of_text, None)
         j._why = (rule, inst, lang)
         append(j)
+    del cases
     judgments.sort(key=lambda j: (j.rule, j.subject, j.due, j.period, j.trigger or ""))
     return judgments

@@ -63,6 +63,9 @@ class Snapshot:
     # optional: the same training records grouped by person, each list in (date, seq) order;
     # read-only (shared with the cache that made it)
     by_person: dict[str, list[tuple]] | None = None
+    # optional, with by_person: the people some of whose training records the rows retract —
+    # only their lists need the retractions taken out (None: check every list)
+    retracted_people: set[str] | None = None
 
     def all_rows(self) -> list[dict]:
         """Every fact as a dict, in commit (seq) order."""
@@ -118,6 +121,7 @@ class FactView:
     wanted: set[str] | None = None
     _cut: str = ""
     _retracted: set = field(default_factory=set)
+    _retracted_people: set[str] | None = None
 
     @classmethod
     def build(cls, facts: "Snapshot | Iterable[dict]", as_of: dt.date) -> "FactView":
@@ -135,6 +139,7 @@ class FactView:
             # Already grouped and sorted: cut (as-of, retractions) per person when read.
             view._presorted = grouped
             view._cut, view._retracted = cut, retracted
+            view._retracted_people = facts.retracted_people
             training = ()
         for t in training:
             if t[T_DATE] <= cut and t[T_ID] not in retracted:
@@ -210,7 +215,7 @@ class FactView:
             if not lst:
                 return []
             cut, retracted = self._cut, self._retracted
-            if retracted:
+            if retracted and (self._retracted_people is None or person in self._retracted_people):
                 lst = [t for t in lst if t[T_DATE] <= cut and t[T_ID] not in retracted]
             elif lst[-1][T_DATE] > cut:
                 lst = [t for t in lst if t[T_DATE] <= cut]
@@ -242,9 +247,14 @@ class FactView:
         person = self.people[person_id]
         duties = set(duties)
         since = person.get("since")
-        timeline: list[tuple[dt.date, bool]] = []
-        start_day = dt.date.fromisoformat(since) if since else dt.date.min
-        timeline.append((start_day, bool(duties & set(person.get("duties", [])))))
+        start_day = _day(since) if since else dt.date.min
+        holds = not duties.isdisjoint(person.get("duties", ()))
+        by_subject = self.by_subject
+        if (("person-duties-changed", person_id) not in by_subject
+                and ("person-duties-ended", person_id) not in by_subject):
+            # no change of duties (most people): one interval from the start, or none
+            return [Interval(start_day, None)] if holds and start_day <= self.as_of else []
+        timeline: list[tuple[dt.date, bool]] = [(start_day, holds)]
         changes = self.of("person-duties-changed", person_id) + self.of("person-duties-ended", person_id)
         changes.sort(key=lambda f: (f.date, f.seq))
         for f in changes:

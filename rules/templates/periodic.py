@@ -26,20 +26,18 @@ def _compact_filter(p: dict) -> tuple[int, bool] | None:
     return (T_OFF_JOB, wanted["off_job"]) if wanted else (T_OFF_JOB, None)
 
 
-def _records(rule: RuleVersion, view: FactView, pid: str, compact: tuple | None):
-    """The person's records in (date, seq) order as (date text, id, hours, counts)."""
+def _records(rule: RuleVersion, view: FactView, pid: str):
+    """The person's records in (date, seq) order as (date text, id, hours, counts) — the generic
+    path, for any fact type, measure and filter."""
     p = rule.parameters
-    if compact is not None:
-        index, want = compact
-        if want is None:
-            return [(t[T_DATE], t[T_ID], t[T_HOURS], True) for t in view.training_of(pid)]
-        return [(t[T_DATE], t[T_ID], t[T_HOURS], bool(t[index]) == want) for t in view.training_of(pid)]
     wanted = tuple((p.get("filter") or {}).items())
     return [(f.date.isoformat(), f.id, float(f.fields.get(p["measure"], 0)), _matches(f.fields, wanted))
             for f in view.of(p["fact"], pid)]
 
 
 _YEARS: dict[int, str] = {}  # "2024" once, not once per person
+_YEAR_ENDS: dict[int, dt.date] = {}
+
 
 
 def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
@@ -50,6 +48,7 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
     base_threshold = float(p["threshold"])
     prorate = p["prorate"]
     last_year = view.as_of.year
+    rule_id, jurisdiction = rule.id, rule.jurisdiction
     out: list[Instance] = []
     append = out.append
     for pid in sorted(view.people):
@@ -63,9 +62,11 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
         # The years owed and each one's threshold. A person registered without a start date is
         # bound from the rule's first owed year.
         first = intervals[0].start.year if intervals[0].start != dt.date.min else rule.binds_from.year
+        # no year ending before the rule binds is owed (nor looked at)
+        first = max(first, rule.binds_from.year)
         owed: dict[str, list] = {}  # year text → [total, excluded, satisfied, used, threshold, due, year]
         for year in range(first, last_year + 1):
-            due = dt.date(year, 12, 31)
+            due = _YEAR_ENDS.get(year) or _YEAR_ENDS.setdefault(year, dt.date(year, 12, 31))
             if due < rule.binds_from:
                 continue
             bound = [i for i in intervals if i.start <= due and (i.end is None or i.end >= due)]
@@ -80,24 +81,41 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
         if not owed:
             continue
         # One pass over the person's records, in date order, adding each to its year.
-        for day, fid, hours, counts in _records(rule, view, pid, compact):
-            acc = owed.get(day[:4])
-            if acc is None:
-                continue
-            if not counts:
-                acc[1] += hours
-                continue
-            acc[0] += hours
-            acc[3].append(fid)
-            if acc[2] is None and acc[0] >= acc[4]:
-                acc[2] = day
+        if compact is not None:
+            # the compact tuples read directly (no record object): counts = off_job matches
+            want = compact[1]
+            for t in view.training_of(pid):
+                day = t[T_DATE]
+                acc = owed.get(day[:4])
+                if acc is None:
+                    continue
+                if want is not None and bool(t[T_OFF_JOB]) != want:
+                    acc[1] += t[T_HOURS]
+                    continue
+                acc[0] += t[T_HOURS]
+                acc[3].append(t[T_ID])
+                if acc[2] is None and acc[0] >= acc[4]:
+                    acc[2] = day
+        else:
+            for day, fid, hours, counts in _records(rule, view, pid):
+                acc = owed.get(day[:4])
+                if acc is None:
+                    continue
+                if not counts:
+                    acc[1] += hours
+                    continue
+                acc[0] += hours
+                acc[3].append(fid)
+                if acc[2] is None and acc[0] >= acc[4]:
+                    acc[2] = day
         for period, (total, excluded, satisfied, used, threshold, due, year) in owed.items():
             append(Instance(
-                rule=rule.id, subject=pid, subject_kind="person", jurisdiction=rule.jurisdiction,
-                period=period, due=due, satisfied_on=_day(satisfied) if satisfied else None, late_possible=False,
-                unit=unit, facts=used,
-                values={"total": _num(total), "threshold": _num(threshold), "not_counted": _num(excluded),
-                        "year": year, "name": name},
+                rule_id, pid, "person", jurisdiction, period, due, _day(satisfied) if satisfied else None, False,
+                None, False, unit, used,
+                {"total": int(total) if total.is_integer() else total,
+                 "threshold": int(threshold) if threshold.is_integer() else threshold,
+                 "not_counted": int(excluded) if excluded.is_integer() else excluded,
+                 "year": year, "name": name},
             ))
     return out
 
