@@ -71,27 +71,44 @@ class ComplianceService:
                 by_person.setdefault(t[T_PERSON], []).append(t)
         shared: dict[str, dict] = {}  # events several judgments cite (approvals, plans …), built once
 
-        def event(fid: str, training: dict | None = None) -> dict | None:
+        def event(fid: str) -> dict | None:
+            """A cited event that is not a training record (those are found through their person)."""
             r = by_id.get(fid)
-            if r is not None:
-                e = shared.get(fid)
-                if e is None:
-                    e = shared[fid] = {"id": fid, "type": r["type"], "date": r["date"],
-                                       "recorded_at": r["recorded_at"], "fields": r["fields"]}
-                return e
-            t = training.get(fid) if training else None
-            if t is None:
+            if r is None:
                 return None
-            return {"id": fid, "type": TRAINING, "date": t[T_DATE], "recorded_at": t[T_RECORDED],
-                    "fields": training_fields(t)}
+            e = shared.get(fid)
+            if e is None:
+                e = shared[fid] = {"id": fid, "type": r["type"], "date": r["date"],
+                                   "recorded_at": r["recorded_at"], "fields": r["fields"]}
+            return e
 
         def each() -> Iterator[dict]:
+            with paused_gc():  # while the documents are built (resumed when the stream ends or is closed)
+                yield from documents()
+
+        def documents() -> Iterator[dict]:
+            person, training = None, None  # a person's judgments come one after another: one index each
             for j in judgments:
-                training = None
-                if j.subject_kind == "person" and j.subject in by_person:
-                    training = {t[T_ID]: t for t in by_person[j.subject]}
+                if j.subject_kind != "person":
+                    training = None
+                elif j.subject != person or training is None:
+                    person = j.subject
+                    lst = by_person.get(person)
+                    training = {t[T_ID]: t for t in lst} if lst else None
                 out = j.to_json()
-                out["events"] = [e for e in (event(f, training) for f in j.facts) if e is not None]
+                if training is None:
+                    out["events"] = [e for e in map(event, j.facts) if e is not None]
+                else:
+                    out["events"] = events = []
+                    for f in j.facts:
+                        t = training.get(f)
+                        if t is not None:
+                            events.append({"id": f, "type": TRAINING, "date": t[T_DATE], "recorded_at": t[T_RECORDED],
+                                           "fields": training_fields(t)})
+                        else:
+                            e = event(f)
+                            if e is not None:
+                                events.append(e)
                 yield out
 
         head = {
