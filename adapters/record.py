@@ -18,7 +18,7 @@ from uuid import UUID
 from adapters.facts_file import FactsDocument, FileError, RawRecord
 from adapters.gcpause import paused_gc
 from adapters.store import FACT_COLUMNS, TRAINING_COLUMNS, Store
-from rules.view import T_PERSON, T_RECORDED, TRAINING_FIELDS, Snapshot
+from rules.view import T_PERSON, T_RECORDED, TRAINING, TRAINING_FIELDS, Snapshot
 from domain.assessment import IndicatorReport, PlanEvaluation
 from domain.center import Center
 from domain.errors import DomainError
@@ -475,12 +475,15 @@ class RecordService:
                     del batch
             finally:
                 cur.close()
-            for i in range(0, len(retractions), 500):  # whose training records are retracted (a few)
-                part = retractions[i:i + 500]
-                marks = ", ".join([mark] * len(part))
-                self._retracted_people.update(p for (p,) in conn.exec_driver_sql(
-                    f"SELECT subject FROM facts WHERE type = 'training-recorded' AND fact_id IN ({marks})",
-                    tuple(part)))
+            cur = dbapi.cursor()
+            try:
+                for i in range(0, len(retractions), 500):  # whose training records are retracted (a few)
+                    part = retractions[i:i + 500]
+                    cur.execute(f"SELECT subject, type FROM facts WHERE fact_id IN ({', '.join([mark] * len(part))})",
+                                tuple(part))
+                    self._retracted_people.update(p for p, type_ in cur.fetchall() if type_ == TRAINING)
+            finally:
+                cur.close()
         self._training.extend(fresh)
         # Each person's list is kept in (date, seq) order and replaced, never changed in place, so
         # a snapshot can hand out the lists themselves while a later refresh goes on.
@@ -495,8 +498,7 @@ class RecordService:
         for person, new in added.items():
             old = by_person.get(person)
             merged = new if old is None else old + new
-            if old is not None and new[0] < old[-1] or any(new[i] < new[i - 1] for i in range(1, len(new))):
-                merged.sort()
+            merged.sort()  # in C, and fast on the sorted runs it mostly is
             by_person[person] = merged
         self._last_seq = top
 

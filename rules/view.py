@@ -23,18 +23,21 @@ TRAINING_FIELDS = ("date", "seq", "fact_id", "hours", "off_job", "person", "cour
 T_DATE, T_SEQ, T_ID, T_HOURS, T_OFF_JOB, T_PERSON, T_COURSE, T_NOTE, T_JURISDICTION, T_RECORDED = range(10)
 
 
-def _hours(value: float) -> float | int:
-    return int(value) if float(value).is_integer() else value
-
-
 def training_fields(t: tuple) -> dict[str, Any]:
     """The fields of a compact training record, as its facts row stores them."""
     # keys in sorted order, as the payload (canonical JSON) decodes
-    out: dict[str, Any] = {} if t[T_COURSE] is None else {"course": t[T_COURSE]}
+    hours = t[T_HOURS]
+    hours = int(hours) if float(hours).is_integer() else hours
+    course, note = t[T_COURSE], t[T_NOTE]
+    if note is None:  # most records: one literal
+        if course is None:
+            return {"date": t[T_DATE], "hours": hours, "off_job": bool(t[T_OFF_JOB]), "person": t[T_PERSON]}
+        return {"course": course, "date": t[T_DATE], "hours": hours, "off_job": bool(t[T_OFF_JOB]),
+                "person": t[T_PERSON]}
+    out: dict[str, Any] = {} if course is None else {"course": course}
     out["date"] = t[T_DATE]
-    out["hours"] = _hours(t[T_HOURS])
-    if t[T_NOTE] is not None:
-        out["note"] = t[T_NOTE]
+    out["hours"] = hours
+    out["note"] = note
     out["off_job"] = bool(t[T_OFF_JOB])
     out["person"] = t[T_PERSON]
     return out

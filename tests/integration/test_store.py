@@ -213,6 +213,34 @@ def test_a_record_filed_in_a_register_is_retracted_on_its_own(store_url, make_ap
     assert audit.verify(app.store).ok
 
 
+def test_only_the_people_whose_training_records_are_retracted_have_their_lists_cut(store_url, make_app,
+                                                                                   write_facts):
+    """The read model remembers whose training records a retraction takes away (the others'
+    lists are handed to the rules uncut); a full check and a per-person check agree."""
+    import datetime as dt
+
+    from adapters.compliance import Filters
+    app = make_app(store_url)
+    other = ("people:\n  - {id: p8, name: 另一人, unit: u9, duties: [type-evaluation], since: 2022-05-01}\n"
+             "events:\n  - {id: tr8, type: training-recorded, date: 2023-03-05, person: p8, hours: 16, off_job: true}\n")
+    app.record.load(read_facts_file(write_facts(FRESH)))
+    app.record.load(read_facts_file(write_facts(other)))
+    assert app.record.snapshot().retracted_people == set()
+    # a retraction of something that is not a training record marks nobody
+    app.record.load(read_facts_file(write_facts(
+        "events:\n  - {id: lab9, type: lead-lab-ended, date: 2023-09-01, unit: u9}\n"
+        "  - {id: r0, type: event-retracted, date: 2023-09-02, retracts: lab9}\n")))
+    app.record.load(read_facts_file(write_facts(
+        "events:\n  - {id: r1, type: event-retracted, date: 2023-05-01, retracts: tr9}\n")))
+    assert app.record.snapshot().retracted_people == {"p9"}
+    day = dt.date(2024, 1, 31)
+    full = {(j.subject, j.period): j.facts for j in app.compliance.check(day, filters=Filters(rules={"training-hours"}))}
+    assert full[("p9", "2023")] == [] and full[("p8", "2023")] == ["tr8"]
+    for person in ("p8", "p9"):
+        alone = app.compliance.check(day, filters=Filters(subjects={person}, rules={"training-hours"}))
+        assert {(j.subject, j.period): j.facts for j in alone} == {k: v for k, v in full.items() if k[0] == person}
+
+
 def test_training_rows_match_their_facts_and_are_backfilled_for_an_older_store(store_url, make_app, write_facts):
     import json
     app = make_app(store_url)
