@@ -417,3 +417,26 @@ def test_an_agency_sees_only_its_own_row(world):
     assert '<tr data-unit="sh-pd-jls">' in page
     assert 'data-unit="sh-zjy"' not in page and "c-icv" not in page
     assert client.get("/dashboard/timeline/p-002", headers=bearer(tokens["pudong"])).status_code == 404
+
+
+def test_the_replay_is_streamed_as_the_same_json_a_plain_response_would_carry(world):
+    from fastapi.responses import JSONResponse
+
+    app, client, tokens = world
+    for query in ("as_of=2024-12-31", "as_of=2024-06-30&lang=en", "as_of=2019-01-01"):
+        r = client.get(f"/api/v1/audit/replay?{query}", headers=bearer(tokens["auditor"]))
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        params = dict(p.split("=") for p in query.split("&"))
+        whole = app.compliance.replay(dt.date.fromisoformat(params["as_of"]), None, lang=params.get("lang", "zh"))
+        assert r.content == JSONResponse(whole).body
+        assert r.json()["judgments"] == whole["judgments"]
+
+
+def test_a_json_object_streams_in_chunks_and_reads_back_whole():
+    from adapters.api import json_object_stream
+
+    items = [{"n": i, "text": "计量,\"quoted\"\n"} for i in range(7)]
+    chunks = list(json_object_stream({"as_of": "2024-01-01", "x": None}, "items", iter(items), batch=3))
+    assert len(chunks) > 2
+    assert json.loads(b"".join(chunks)) == {"as_of": "2024-01-01", "x": None, "items": items}
+    assert json.loads(b"".join(json_object_stream({}, "items", iter([])))) == {"items": []}
