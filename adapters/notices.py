@@ -13,13 +13,19 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from adapters.store import notices, outbox, sweeps
+from adapters.gcpause import paused_gc
+from adapters.store import notices, sweeps
 from domain.compliance import ComplianceSweep
 from domain.notice import Notice
 from rules.judgment import Judgment, count_by_status
 from rules.view import T_RECORDED, Snapshot
 from scheduler.messages import render
 from scheduler.policy import PlannedNotice, plan_notices
+
+
+NOTICE_COLUMNS = ("key", "rule", "subject", "kind", "step", "recipient", "copy_to", "due", "as_of", "issued_at",
+                  "payload")
+OUTBOX_COLUMNS = ("notice_key", "channel", "address", "payload", "attempts", "next_attempt_at", "status")
 
 
 @dataclass
@@ -63,6 +69,12 @@ class NoticeService:
 
     # -- the sweep -------------------------------------------------------------------------------
     def sweep(self, as_of: dt.date, by: str = "remind") -> SweepResult:
+        # Bulk work over every judgment: the cyclic GC would walk the whole read model again and
+        # again while the notices, the digest and the rows are built (it took half the time).
+        with paused_gc():
+            return self._sweep(as_of, by)
+
+    def _sweep(self, as_of: dt.date, by: str) -> SweepResult:
         result = SweepResult(as_of.isoformat())
         mark = self.watermark()  # cheap early exit; checked again under the write lock below
         if mark is not None and as_of.isoformat() < mark:
@@ -104,24 +116,20 @@ class NoticeService:
                         recipient=p.recipient, copy_to=list(p.copy_to), message=message))
                     payload = json.dumps(p.to_json() | {"message": message, "as_of": as_of.isoformat(),
                                                         "issued_at": issued_at}, ensure_ascii=False)
-                    rows_out.append({"key": p.key, "rule": p.rule, "subject": p.subject, "kind": p.kind,
-                                     "step": p.step, "recipient": p.recipient,
-                                     "copy_to": json.dumps(list(p.copy_to), ensure_ascii=False),
-                                     "due": p.due, "as_of": as_of.isoformat(), "issued_at": issued_at,
-                                     "payload": payload})
+                    rows_out.append((p.key, p.rule, p.subject, p.kind, p.step, p.recipient,
+                                     json.dumps(list(p.copy_to), ensure_ascii=False), p.due, as_of.isoformat(),
+                                     issued_at, payload))
                     sent: set[tuple[str, str]] = set()
                     for who in (p.recipient, *p.copy_to):
                         for channel, address in contacts.get(who, {}).items():
                             if (channel, address) in sent:  # two units may share an address
                                 continue
                             sent.add((channel, address))
-                            deliveries.append({"notice_key": p.key, "channel": channel, "address": address,
-                                               "payload": payload, "attempts": 0,
-                                               "next_attempt_at": 0.0, "status": "pending"})
+                            deliveries.append((p.key, channel, address, payload, 0, 0.0, "pending"))
                 store.append(session, [], created)
-                session.execute(notices.insert(), rows_out)
-                if deliveries:
-                    session.execute(outbox.insert(), deliveries)
+                # straight through the driver (executemany / COPY), as the record's rows are
+                store.insert_rows(session, "notices", NOTICE_COLUMNS, rows_out)
+                store.insert_rows(session, "outbox", OUTBOX_COLUMNS, deliveries)
             if store.app.recorder.select_events(record.id, limit=1) == []:
                 store.append(session, [record])
             session.execute(sweeps.insert(), [{"as_of": as_of.isoformat(), "ran_at": issued_at,
