@@ -88,7 +88,11 @@ def cmd_check(app: App, args) -> int:
                       statuses=_statuses(args.status, "--status"))
     judgments = app.compliance.check(as_of, known_at, filters, lang=args.lang)
     if args.json:
-        _print_json([j.to_json() for j in judgments])
+        # one judgment at a time (the same text as one json.dumps of the list), without the GC
+        # walking the read model while hundreds of thousands of dicts are made
+        from adapters.gcpause import paused_gc
+        with paused_gc():
+            _print_json_array(j.to_json() for j in judgments)
     else:
         print(f"metrolex check — as of end of {as_of} (Asia/Shanghai)"
               + (f", knowing what was recorded by {args.known_at}" if args.known_at else ""))
