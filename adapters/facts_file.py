@@ -15,6 +15,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
+from rules.yamltext import fast_yaml  # noqa: F401  (plans read with it too)
+
 TOP_LEVEL = ("jurisdiction", "units", "people", "centers", "events")
 
 
@@ -102,96 +104,6 @@ def _yaml() -> YAML:
     # Dates stay text so that an impossible date is refused with its line, not by the parser.
     y.constructor.add_constructor("tag:yaml.org,2002:timestamp", lambda c, n: str(c.construct_scalar(n)))
     return y
-
-
-class _Unsure(Exception):
-    """The fast reader is not certain to read this text as the YAML 1.2 reader would."""
-
-
-_CANONICAL = {
-    "tag:yaml.org,2002:int": re.compile(r"-?(?:0|[1-9][0-9]*)"),
-    "tag:yaml.org,2002:float": re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+"),
-    "tag:yaml.org,2002:bool": re.compile(r"true|false"),
-    "tag:yaml.org,2002:null": re.compile(r"|~|null"),
-}
-_fast_loader: Any = None
-
-
-def _make_fast_loader() -> Any:
-    """PyYAML's C parser with the YAML 1.2 resolvers of ruamel (so `yes` stays text), dates as
-    text, and only canonical numbers, booleans and nulls: anything else (`0o17`, `1_000`, `True`,
-    merge keys, duplicate keys …) is _Unsure and goes to the round-trip reader."""
-    import yaml
-    from ruamel.yaml.resolver import implicit_resolvers
-
-    class Loader(yaml.CSafeLoader):
-        yaml_implicit_resolvers: dict = {}
-
-    for versions, tag, regexp, first in implicit_resolvers:
-        if (1, 2) in versions:
-            Loader.add_implicit_resolver(tag, regexp, first)
-
-    def canonical(tag: str, convert):
-        pattern = _CANONICAL[tag]
-
-        def construct(loader, node):
-            if node.style not in (None, "") or not pattern.fullmatch(node.value):
-                raise _Unsure(node.value)
-            return convert(node.value)
-        return construct
-
-    Loader.add_constructor("tag:yaml.org,2002:int", canonical("tag:yaml.org,2002:int", int))
-    Loader.add_constructor("tag:yaml.org,2002:float", canonical("tag:yaml.org,2002:float", float))
-    Loader.add_constructor("tag:yaml.org,2002:bool", canonical("tag:yaml.org,2002:bool", lambda v: v == "true"))
-    Loader.add_constructor("tag:yaml.org,2002:null", canonical("tag:yaml.org,2002:null", lambda v: None))
-    Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node))
-
-    def text(loader, node):
-        # A plain scalar that resolves to something else was tagged !!str: ruamel keeps the tag.
-        if node.style in (None, "") and loader.resolve(yaml.ScalarNode, node.value, (True, False)) != node.tag:
-            raise _Unsure(node.value)
-        return loader.construct_scalar(node)
-    Loader.add_constructor("tag:yaml.org,2002:str", text)
-
-    def unsure(loader, node):
-        raise _Unsure(node.tag)
-    for tag in ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value", "tag:yaml.org,2002:yaml",
-                "tag:yaml.org,2002:set", "tag:yaml.org,2002:omap", "tag:yaml.org,2002:pairs",
-                "tag:yaml.org,2002:binary"):
-        Loader.add_constructor(tag, unsure)
-    Loader.add_constructor(None, unsure)
-
-    def mapping(loader, node):
-        keys = set()
-        for key_node, _ in node.value:
-            if key_node.tag != "tag:yaml.org,2002:str" or key_node.value in keys:
-                raise _Unsure("key")
-            keys.add(key_node.value)
-        return loader.construct_mapping(node, deep=True)
-    Loader.add_constructor("tag:yaml.org,2002:map", mapping)
-    return Loader
-
-
-def fast_yaml(text: str) -> Any:
-    """The document as plain Python, read by a C parser, or None when only the round-trip
-    reader can say for certain (then it also gives the lines for any refusal)."""
-    global _fast_loader
-    if "!" in text:  # a tag anywhere (or just the character): ruamel keeps tags, let it read this
-        return None
-    try:
-        import yaml  # noqa: F401
-    except ImportError:  # pragma: no cover - PyYAML is a dependency
-        return None
-    if _fast_loader is None:
-        _fast_loader = _make_fast_loader()
-    try:
-        loader = _fast_loader(text)
-        try:
-            return loader.get_single_data()
-        finally:
-            loader.dispose()
-    except Exception:
-        return None
 
 
 def read_facts_file(path: str | Path, text: str | None = None) -> FactsDocument:

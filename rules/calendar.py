@@ -45,9 +45,13 @@ class WorkdayCalendar:
 
     @classmethod
     def bundled(cls) -> "WorkdayCalendar":
-        from ruamel.yaml import YAML
+        from rules.yamltext import fast_yaml
         text = resources.files("rules").joinpath("calendar/cn-workdays.yaml").read_text(encoding="utf-8")
-        return cls.from_data(YAML(typ="safe").load(text))
+        data = fast_yaml(text, int_keys=True)  # years as ints; dates as text, which from_data reads too
+        if data is None:
+            from ruamel.yaml import YAML
+            data = YAML(typ="safe").load(text)
+        return cls.from_data(data)
 
     def is_known(self, day: dt.date) -> bool:
         return day.year in self.known_years

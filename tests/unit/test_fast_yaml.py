@@ -46,7 +46,8 @@ scalars = st.one_of(
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]), scalars), min_size=1, max_size=5))
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d", "2004", "-3", "0", "07", "'5'", "1.5"]), scalars),
+                min_size=1, max_size=5))
 def test_generated_documents(pairs):
     text = "\n".join(f"{k}: {v}" for k, v in pairs)
     fast = fast_yaml(text)
@@ -54,3 +55,44 @@ def test_generated_documents(pairs):
         return
     kind, slow = _slow(text)
     assert kind == "ok" and repr(fast) == repr(slow), text
+
+
+def test_the_bundled_rule_files_calendar_and_names_are_read_fast_and_the_same():
+    """Every command loads them: the fast reader must take them all, and read what ruamel reads."""
+    from importlib import resources
+    from pathlib import Path
+
+    from ruamel.yaml import YAML
+
+    from rules.calendar import WorkdayCalendar
+    from rules.catalogue import _validated
+    from rules.catalogue import _yaml as rule_yaml
+    root = Path(str(resources.files("rules")))
+    files = sorted((root / "files").rglob("*.yaml"))
+    assert len(files) >= 10
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        fast = fast_yaml(text)
+        assert fast is not None, path
+        assert _validated(fast, str(path)) == _validated(rule_yaml().load(text), str(path))
+    text = (root / "calendar" / "cn-workdays.yaml").read_text(encoding="utf-8")
+    assert fast_yaml(text) is None  # its years are integer keys: only when asked for
+    calendar = fast_yaml(text, int_keys=True)
+    assert calendar is not None
+    assert WorkdayCalendar.from_data(calendar) == WorkdayCalendar.from_data(YAML(typ="safe").load(text))
+    text = (root / "collective_names.yaml").read_text(encoding="utf-8")
+    assert fast_yaml(text) == YAML(typ="safe").load(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "2004", "-3", "0", "07", "'5'", "1.5", "+2"]), scalars),
+                min_size=1, max_size=5))
+def test_integer_keys_when_asked_for_are_read_as_the_safe_reader_reads_them(pairs):
+    from ruamel.yaml import YAML
+    text = "\n".join(f"{k}: {v}" for k, v in pairs)
+    fast = fast_yaml(text, int_keys=True)
+    if fast is None:
+        return
+    y = YAML(typ="safe")
+    y.constructor.add_constructor("tag:yaml.org,2002:timestamp", lambda c, n: str(c.construct_scalar(n)))
+    assert repr(fast) == repr(y.load(text)), text
