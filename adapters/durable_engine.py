@@ -9,8 +9,13 @@ Hazards of that package and how they are kept out of judgments (tests/integratio
 - exceptions inside actions are swallowed into the state → actions catch and report every error,
   and the evaluation raises it;
 - identical facts are deduplicated, and a 32-bit hash can reject distinct ones → every fact
-  carries its unique instance key; any instance left unjudged is retried alone in a fresh state,
-  and if it still is, the evaluation fails loudly rather than return a partial answer.
+  carries a unique key; any fact left unjudged is retried alone in a fresh state, and if it still
+  is, the evaluation fails loudly rather than return a partial answer.
+
+A judgment is a function of the case's situation alone — (as-of, due, fulfilled, late possible),
+not of whose instance it is — so the engine is asked once per distinct situation (`situation`),
+and every instance in that situation gets its answer: 33,115 instances are 5,088 situations at
+the medium benchmark scale (1.4 s → 0.2 s). The differential tests compare every instance.
 """
 from __future__ import annotations
 
@@ -76,6 +81,11 @@ def _runtime_once() -> dict:
         return _runtime
 
 
+def situation(case: Case) -> str:
+    """What the judgment of a case depends on, as the key of the fact durable_rules judges."""
+    return f"{case.as_of}|{case.due}|{case.satisfied}|{int(bool(case.late_possible))}"
+
+
 class DurableEngine:
     name = "durable_rules"
 
@@ -121,7 +131,18 @@ class DurableEngine:
             return {}
         keys = [c.key for c in cases]
         if len(set(keys)) != len(keys):
-            raise DurableEngineError("instance keys must be unique: durable_rules deduplicates identical facts")
+            raise DurableEngineError("instance keys must be unique: one answer per instance")
+        situations: dict[str, Case] = {}  # one fact per distinct situation, keyed by it
+        of_case = []
+        for c in cases:
+            key = situation(c)
+            of_case.append(key)
+            if key not in situations:
+                situations[key] = Case(key, c.as_of, c.due, c.satisfied, c.late_possible)
+        judged = self._judge_distinct(list(situations.values()))
+        return {c.key: judged[key] for c, key in zip(cases, of_case)}
+
+    def _judge_distinct(self, cases: list[Case]) -> dict[str, str]:
         rt = _runtime_once()
         with _lock:
             results, errors = self._run(rt, cases)

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from adapters.durable_engine import DurableEngine, DurableEngineError, _runtime_once
+from adapters.durable_engine import DurableEngine, DurableEngineError, _runtime_once, situation
 from rules.judgment import Case, ReferenceEngine, judge
 
 BASE = dt.date(2024, 6, 30).toordinal()
@@ -34,7 +34,7 @@ def test_more_evaluations_than_live_state_contexts_leak_nothing():
         assert engine.judge_all(cases) == {c.key: judge(c) for c in cases}
 
 
-def test_identical_facts_for_different_subjects_are_not_deduplicated():
+def test_identical_situations_of_different_subjects_each_get_their_answer():
     same = [Case(f"training-hours|p{i}|2023|", BASE, BASE - 1, 0, False) for i in range(2_000)]
     result = DurableEngine().judge_all(same)
     assert len(result) == 2_000 and set(result.values()) == {"breached"}
@@ -43,7 +43,7 @@ def test_identical_facts_for_different_subjects_are_not_deduplicated():
 def test_an_exception_inside_an_action_fails_the_evaluation_instead_of_vanishing():
     rt = _runtime_once()
     cases = _cases(50)
-    rt["sink"]["fail_on"] = cases[17].key
+    rt["sink"]["fail_on"] = situation(cases[17])  # the engine judges situations (see the module)
     try:
         with pytest.raises(DurableEngineError, match="injected failure"):
             DurableEngine().judge_all(cases)
@@ -86,3 +86,23 @@ def test_a_batch_refused_as_already_observed_is_judged_fact_by_fact():
     finally:
         host.assert_facts = real
     assert calls["n"] >= 1
+
+
+def test_each_distinct_situation_is_asked_once_and_every_instance_gets_its_answer():
+    """Instances in the same situation (as-of, due, fulfilled, late possible) are one fact for
+    durable_rules; the answer reaches each of them, and differing situations stay apart."""
+    rt = _runtime_once()
+    cases = _cases(3_000, seed=3)
+    asked = []
+    real = rt["host"].assert_facts
+
+    def counting(name, facts, complete=None):
+        asked.extend(f["key"] for f in facts)
+        return real(name, facts, complete)
+    rt["host"].assert_facts = counting
+    try:
+        result = DurableEngine().judge_all(cases)
+    finally:
+        rt["host"].assert_facts = real
+    assert result == {c.key: judge(c) for c in cases}
+    assert sorted(asked) == sorted({situation(c) for c in cases}) and len(asked) < len(cases)
