@@ -821,11 +821,15 @@ def _replay(app, as_of: dt.date) -> dict:
     stream = getattr(app.compliance, "replay_stream", None)
     if stream is None:
         return app.compliance.replay(as_of, None)
-    head, judgments = stream(as_of, None)  # as the CLI consumes it (the product pauses the GC itself)
-    n, cited = 0, 0
-    for j in judgments:
-        n += 1
-        cited += len(j["events"])
+    # as `metrolex audit replay --json` runs it: the command pauses the GC around the whole
+    # replay (adapters/commands.py cmd_audit), not only around the judging and the documents
+    from adapters.gcpause import paused_gc
+    with paused_gc():
+        head, judgments = stream(as_of, None)
+        n, cited = 0, 0
+        for j in judgments:
+            n += 1
+            cited += len(j["events"])
     return {"judgments_streamed": n, "events_cited": cited, **head}
 
 

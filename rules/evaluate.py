@@ -89,10 +89,12 @@ def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[Rul
     engine = engine or ReferenceEngine()
     pairs = derive_instances(facts, as_of, rules, calendar, subjects)
     day = as_of.toordinal()
-    cases = [Case(f"{inst.rule}|{inst.subject}|{inst.period}|{inst.trigger or ''}", day, inst.due.toordinal(),
-                  inst.satisfied_on.toordinal() if inst.satisfied_on else 0, inst.late_possible)
-             for _, inst in pairs]
+    keys = [f"{inst.rule}|{inst.subject}|{inst.period}|{inst.trigger or ''}" for _, inst in pairs]
+    cases = [Case(key, day, inst.due.toordinal(), inst.satisfied_on.toordinal() if inst.satisfied_on else 0,
+                  inst.late_possible)
+             for key, (_, inst) in zip(keys, pairs)]
     statuses = engine.judge_all(cases)
+    del cases  # (memory: a national sweep has hundreds of thousands)
     if len(statuses) != len(pairs):  # two instances with one key, or an engine that lost some
         raise RuntimeError(f"engine {engine.name} judged {len(statuses)} of {len(pairs)} instances")
     iso: dict[dt.date, str] = {}  # due dates repeat (31 Dec …): one string each
@@ -106,17 +108,16 @@ def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[Rul
     append = judgments.append
     as_of_text = as_of.isoformat()
     citations = {}  # one citation dict per rule version, shared by its judgments (read-only)
-    for case, (rule, inst) in zip(cases, pairs):
+    for key, (rule, inst) in zip(keys, pairs):
         citation = citations.get(id(rule))
         if citation is None:
             citation = citations[id(rule)] = rule.short_citation
         satisfied = inst.satisfied_on
         # positional, in Judgment's field order (rule … values)
         j = _Judged(rule.id, rule.version, inst.jurisdiction, inst.subject, inst.subject_kind, inst.period,
-                    inst.trigger, text(inst.due), statuses[case.key], text(satisfied) if satisfied else None,
+                    inst.trigger, text(inst.due), statuses[key], text(satisfied) if satisfied else None,
                     inst.provisional, citation, None, rule.title, inst.unit, inst.facts, as_of_text, None)
         j._why = (rule, inst, lang)
         append(j)
-    del cases
     judgments.sort(key=lambda j: (j.rule, j.subject, j.due, j.period, j.trigger or ""))
     return judgments
