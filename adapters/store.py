@@ -178,9 +178,6 @@ def _created_event_class(cls: type) -> type:
     return classes[0]
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]").search
 
 
@@ -188,7 +185,11 @@ def _copy_field(v: object) -> str:
     if v is None:
         return "\\N"
     if isinstance(v, str):
-        return v.translate(_COPY_ESCAPES) if _COPY_SPECIAL(v) else v
+        if _COPY_SPECIAL(v) is None:
+            return v
+        # chained replaces, backslash first (str.translate with a table takes a slow path per
+        # character on non-ASCII text: 60 µs for a 1.5 kB notice)
+        return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
     return repr(v)
 
 

@@ -1,4 +1,5 @@
-"""The JSON the CLI and the API write a piece at a time is the JSON they would write whole."""
+"""Text written a piece at a time: the JSON of the CLI and the API is the JSON they would write
+whole, and COPY text is escaped as PostgreSQL reads it."""
 from __future__ import annotations
 
 import io
@@ -34,3 +35,14 @@ def test_an_object_streamed_in_chunks_is_the_object_rendered_whole(head, xs, bat
     from fastapi.responses import JSONResponse
     body = b"".join(json_object_stream(head, "items", iter(xs), batch=batch))
     assert body == JSONResponse(head | {"items": xs}).body
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab中\\\t\n\r N")), max_size=30) | st.text(max_size=30))
+def test_copy_text_escapes_as_the_copy_format_says(text):
+    """PostgreSQL's COPY text format: backslash, tab, newline and carriage return escaped with a
+    backslash, everything else as it is (the round trip is tested on a real server too)."""
+    from adapters.store import _copy_field, copy_text
+    reference = text.translate(str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}))
+    assert _copy_field(text) == reference
+    assert copy_text([(text, None, 1, 2.5)]) == reference + "\t\\N\t1\t2.5\n"
