@@ -40,6 +40,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--as-of", default=DEFAULT_AS_OF.isoformat(), help="the as-of day of check/replay/remind")
     p.add_argument("--chunk", type=int, default=10_000, help="records per facts document (one transaction)")
     p.add_argument("--no-durable", action="store_true", help="skip the durable engine's check")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="fresh apps per cold figure (check, replay); the best counts, every run is recorded "
+                        "(the raw baselines are the best of 3)")
     p.add_argument("--time-limit", type=float, default=None,
                    help="seconds per backend; a child over it is stopped and its partial results reported")
     p.add_argument("--workdir", default=None, help="where SQLite files and plan files go (default: a temp dir)")
@@ -49,7 +52,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--in-process", action="store_true", help="run backends in this process (for profiling)")
     p.add_argument("--child", choices=BACKENDS, help=argparse.SUPPRESS)
     p.add_argument("--result-file", help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if a.repeat < 1:
+        p.error("--repeat must be at least 1")
+    return a
 
 
 def _workload(a: argparse.Namespace) -> Workload:
@@ -65,7 +71,8 @@ def _child(a: argparse.Namespace) -> int:
         os.replace(tmp, result_file)
 
     run_backend(a.child, _workload(a), Path(a.workdir) / a.child, pg_url=a.pg, chunk=a.chunk,
-                durable=not a.no_durable, progress=Progress(f"{a.child:<10}", not a.quiet), save=save)
+                durable=not a.no_durable, progress=Progress(f"{a.child:<10}", not a.quiet), save=save,
+                repeat=a.repeat)
     return 0
 
 
@@ -73,7 +80,7 @@ def _run_child(a: argparse.Namespace, backend: str, workdir: Path) -> dict:
     result_file = workdir / f"result-{backend}.json"
     cmd = [sys.executable, "-m", "bench", "--child", backend, "--result-file", str(result_file),
            "--workdir", str(workdir), "--scale", str(a.scale), "--seed", str(a.seed), "--as-of", a.as_of,
-           "--chunk", str(a.chunk), "--pg", a.pg] + (["--no-durable"] if a.no_durable else []) + \
+           "--chunk", str(a.chunk), "--pg", a.pg, "--repeat", str(a.repeat)] + (["--no-durable"] if a.no_durable else []) + \
           (["--quiet"] if a.quiet else [])
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=str(Path(__file__).resolve().parent.parent))
@@ -180,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{backend}: starting")
             if a.in_process:
                 res = run_backend(backend, workload, workdir / backend, pg_url=a.pg, chunk=a.chunk,
-                                  durable=not a.no_durable, progress=Progress(f"{backend:<10}", not a.quiet))
+                                  durable=not a.no_durable, progress=Progress(f"{backend:<10}", not a.quiet),
+                                  repeat=a.repeat)
             else:
                 res = _run_child(a, backend, workdir)
             res["goals"] = evaluate_goals(res.get("figures", {}), str(a.scale), complete=bool(res.get("complete")))
