@@ -157,7 +157,6 @@ def test_new_aggregates_stored_from_their_creation_event_replay_like_built_ones(
     stored must replay into the same aggregate as building it would give, with the same topic."""
     from adapters.record import _creation, facts_of
     from domain.person import Person
-    from domain.training import TrainingRecord
     from domain.unit import Unit
     app = make_app(store_url)
     doc = read_facts_file(write_facts(FRESH))

@@ -57,7 +57,6 @@ def test_every_error_is_reported_with_its_line():
               .replace("from: 2023-01-01", "from: 2023-13-01") + "colour: red\n"
     with pytest.raises(RuleFileError) as err:
         parse_rule(bad, "bad.yaml")
-    lines = dict((msg.split()[0], line) for line, msg in err.value.errors)
     messages = " ".join(msg for _, msg in err.value.errors)
     assert "threshold" in messages and "mars" in messages and "effective.from" in messages and "colour" in messages
     assert all(line is not None for line, _ in err.value.errors)
