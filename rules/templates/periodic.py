@@ -39,7 +39,6 @@ _YEARS: dict[int, str] = {}  # "2024" once, not once per person
 _YEAR_ENDS: dict[int, dt.date] = {}
 
 
-
 def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
     """SH-INST (八): at least `threshold` of `measure` per calendar year, counting only facts that
     match `filter` (off-job). All of the year counts, also before the person entered duty."""
