@@ -45,13 +45,9 @@ class WorkdayCalendar:
 
     @classmethod
     def bundled(cls) -> "WorkdayCalendar":
-        from rules.yamltext import fast_yaml
+        from rules.yamltext import load_yaml
         text = resources.files("rules").joinpath("calendar/cn-workdays.yaml").read_text(encoding="utf-8")
-        data = fast_yaml(text, int_keys=True)  # years as ints; dates as text, which from_data reads too
-        if data is None:
-            from ruamel.yaml import YAML
-            data = YAML(typ="safe").load(text)
-        return cls.from_data(data)
+        return cls.from_data(load_yaml(text, int_keys=True))  # years as ints, dates as text
 
     def is_known(self, day: dt.date) -> bool:
         return day.year in self.known_years

@@ -7,13 +7,9 @@ from importlib import resources
 
 @lru_cache(maxsize=1)
 def collective_names() -> dict[str, list[str]]:
-    from rules.yamltext import fast_yaml
+    from rules.yamltext import load_yaml
     text = resources.files("rules").joinpath("collective_names.yaml").read_text(encoding="utf-8")
-    data = fast_yaml(text)
-    if data is None:
-        from ruamel.yaml import YAML
-        data = YAML(typ="safe").load(text)
-    return dict(data or {})
+    return dict(load_yaml(text) or {})
 
 
 def expand(name: str, units: dict[str, dict], jurisdiction: str) -> list[str]:

@@ -104,3 +104,15 @@ def fast_yaml(text: str, int_keys: bool = False) -> Any:
             loader.dispose()
     except Exception:
         return None
+
+
+def load_yaml(text: str, int_keys: bool = False) -> Any:
+    """A data file the project ships (calendar, names) as plain Python: the fast reader where it
+    is sure, else ruamel's safe reader — dates as text either way."""
+    data = fast_yaml(text, int_keys=int_keys)
+    if data is None:
+        from ruamel.yaml import YAML
+        y = YAML(typ="safe")
+        y.constructor.add_constructor("tag:yaml.org,2002:timestamp", lambda c, n: str(c.construct_scalar(n)))
+        data = y.load(text)
+    return data

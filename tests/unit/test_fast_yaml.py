@@ -96,3 +96,13 @@ def test_integer_keys_when_asked_for_are_read_as_the_safe_reader_reads_them(pair
     y = YAML(typ="safe")
     y.constructor.add_constructor("tag:yaml.org,2002:timestamp", lambda c, n: str(c.construct_scalar(n)))
     assert repr(fast) == repr(y.load(text)), text
+
+
+def test_a_shipped_data_file_the_fast_reader_declines_is_read_by_ruamel_the_same_way():
+    from rules.yamltext import load_yaml
+    text = "2024: {holidays: [{date: 2024-01-01, name: 元旦}]}\nflag: !!str yes\n"  # a tag: fast steps aside
+    assert fast_yaml(text, int_keys=True) is None
+    assert load_yaml(text, int_keys=True) == {2024: {"holidays": [{"date": "2024-01-01", "name": "元旦"}]},
+                                              "flag": "yes"}
+    assert load_yaml(text.replace("!!str yes", "ok"), int_keys=True) == \
+        {2024: {"holidays": [{"date": "2024-01-01", "name": "元旦"}]}, "flag": "ok"}
