@@ -15,7 +15,8 @@ Hazards of that package and how they are kept out of judgments (tests/integratio
 A judgment is a function of the case's situation alone — (as-of, due, fulfilled, late possible),
 not of whose instance it is — so the engine is asked once per distinct situation (`situation`),
 and every instance in that situation gets its answer: 33,115 instances are 5,088 situations at
-the medium benchmark scale (1.4 s → 0.2 s). The differential tests compare every instance.
+the medium benchmark scale, judged in 0.17 s (the durable check went from 2.0 s to 0.9 s). The
+differential tests compare every instance.
 """
 from __future__ import annotations
 
