@@ -5,11 +5,13 @@ Figures (see BENCHMARKS.md for the method):
 - load: `RecordService.load(FactsDocument)` in chunks (one transaction each) + plan import, facts/s;
   baseline: the same rows inserted raw (sqlite3 executemany, or psycopg2 execute_values, in
   batches of 1,000, one transaction per chunk, WAL on SQLite);
-- sweep: `app.compliance.check(as_of)` over every obligation; baseline: a hand-written
-  `GROUP BY … HAVING` over the same training records (a table with a covering index);
+- sweep: `app.compliance.check(as_of)` over every obligation on a fresh app (cold: the best of
+  `repeat` fresh apps, every run recorded), then again (warm); baseline: a hand-written
+  `GROUP BY … HAVING` over the same training records (a table with a covering index), best of 3;
 - durable check: the same check with engine="durable" (extra figure);
 - replay: `app.compliance.replay_stream(as_of, None)` consumed judgment by judgment (as
-  `metrolex audit replay --json` prints it), facts/s; baseline: a raw read of the facts table (one
+  `metrolex audit replay --json` prints it) on fresh apps (best of `repeat`), facts/s; baseline: a
+  raw read (best of 3) of the facts table (one
   row per fact; record_events is read too, as an extra: it holds one event per file of training
   records);
 - load, extra: every row metrolex stored (facts, training, record_events, record_chain), inserted
