@@ -17,7 +17,7 @@ from uuid import UUID
 
 from adapters.facts_file import FactsDocument, FileError, RawRecord
 from adapters.gcpause import paused_gc
-from adapters.store import FACT_COLUMNS, TRAINING_COLUMNS, Store
+from adapters.store import FACT_COLUMNS, TRAINING_COLUMNS, Store, training_table_row
 from rules.view import T_PERSON, T_RECORDED, TRAINING, TRAINING_FIELDS, Snapshot
 from domain.assessment import IndicatorReport, PlanEvaluation
 from domain.center import Center
@@ -395,9 +395,7 @@ class RecordService:
                          f.get("refers_to") or f.get("retracts"), fact.payload, fact.content_hash,
                          loc.jurisdiction, str(agg_id), recorded_at, actor, file))
             if fact.type == "training-recorded":
-                training_rows.append((seq, fact.id, f["person"], f["date"], float(f["hours"]),
-                                      1 if f["off_job"] else 0, f.get("course"), f.get("note"), loc.jurisdiction,
-                                      recorded_at))
+                training_rows.append(training_table_row(seq, fact.id, f, loc.jurisdiction, recorded_at))
             seq += 1
             result.by_type[fact.type] += 1
             if progress and (n % 1000 == 0 or n == total):

@@ -69,6 +69,12 @@ training = Table(
 )
 TRAINING_COLUMNS = ("seq", "fact_id", "person", "date", "hours", "off_job", "course", "note", "jurisdiction",
                     "recorded_at")
+
+
+def training_table_row(seq: int, fact_id: str, fields: dict, jurisdiction: str | None, recorded_at: str) -> tuple:
+    """A training-recorded fact's row of the `training` table, in TRAINING_COLUMNS order."""
+    return (seq, fact_id, fields["person"], fields["date"], float(fields["hours"]), 1 if fields["off_job"] else 0,
+            fields.get("course"), fields.get("note"), jurisdiction, recorded_at)
 FACT_COLUMNS = ("seq", "fact_id", "type", "date", "subject", "refers", "payload", "content_hash", "jurisdiction",
                 "aggregate", "recorded_at", "actor", "source")
 
@@ -261,9 +267,7 @@ class Store:
                     "SELECT seq, fact_id, payload, jurisdiction, recorded_at FROM facts "
                     "WHERE type = 'training-recorded' ORDER BY seq")):
                 if r[0] not in have:
-                    f = json.loads(r[2])
-                    rows.append((r[0], r[1], f["person"], f["date"], float(f["hours"]), 1 if f["off_job"] else 0,
-                                 f.get("course"), f.get("note"), r[3], r[4]))
+                    rows.append(training_table_row(r[0], r[1], json.loads(r[2]), r[3], r[4]))
             self.insert_rows(session, "training", TRAINING_COLUMNS, rows)
 
     @staticmethod
@@ -351,7 +355,8 @@ class Store:
 
     def insert_rows(self, session: Session, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
         """Plain rows into a table, in the session's transaction, straight through the driver
-        (executemany on SQLite, execute_values on PostgreSQL): no per-row ORM or Core work."""
+        (executemany on SQLite; on PostgreSQL COPY, or execute_values for rows with bytes or
+        booleans): no per-row ORM or Core work."""
         if not rows:
             return
         conn = session.connection()
