@@ -11,6 +11,7 @@ from rules.calendar import WorkdayCalendar
 from rules.catalogue import Catalogue
 from rules.evaluate import evaluate
 from rules.judgment import JudgingEngine, Judgment
+from rules.templates import judged_from_digests
 from rules.view import T_DATE, T_ID, T_PERSON, T_RECORDED, TRAINING, Snapshot, training_fields
 
 
@@ -40,11 +41,13 @@ class ComplianceService:
 
     def _check(self, as_of: dt.date, known_at: str | None, filters: Filters | None, lang: str,
                rows: "Snapshot | list[dict] | None") -> list[Judgment]:
+        rules = self.catalogue.in_force(as_of, filters.rules if filters and filters.rules else None)
         if rows is None:
             # Judging some subjects needs only their facts and the shared ones (re-judging after
-            # one new event stays fast however large the record is).
-            rows = self.record.snapshot(known_at, filters.subjects if filters and filters.subjects else None)
-        rules = self.catalogue.in_force(as_of, filters.rules if filters and filters.rules else None)
+            # one new event stays fast however large the record is). Judging everyone needs each
+            # person's training records only as a digest, read by the store in one pass.
+            rows = self.record.snapshot(known_at, filters.subjects if filters and filters.subjects else None,
+                                        digest=judged_from_digests(rules))
         judgments = evaluate(rows, as_of, rules, self.calendar, self.engine, lang,
                              filters.subjects if filters and filters.subjects else None)
         return [j for j in judgments if filters is None or filters.keep(j)]

@@ -18,7 +18,7 @@ from uuid import UUID
 from adapters.facts_file import FactsDocument, FileError, RawRecord
 from adapters.gcpause import paused_gc
 from adapters.store import FACT_COLUMNS, TRAINING_COLUMNS, Store, training_table_row
-from rules.view import T_PERSON, T_RECORDED, TRAINING, TRAINING_FIELDS, Snapshot
+from rules.view import T_PERSON, T_RECORDED, TRAINING, TRAINING_FIELDS, Snapshot, TrainingDigest
 from domain.assessment import IndicatorReport, PlanEvaluation
 from domain.center import Center
 from domain.errors import DomainError
@@ -216,6 +216,8 @@ class RecordService:
         self._shared: list[dict] = []
         self._by_subject: dict[str, list[dict]] = {}
         self._last_seq = 0
+        self._training_seq = 0  # the training records held are those up to here
+        self._training_held = False
         self._cache_lock = threading.Lock()
 
     # -- queries against the read model inside the write transaction -------------------------
@@ -410,117 +412,223 @@ class RecordService:
 
     SHARED_TYPES = ("unit-registered", "center-registered", "plan-published", "event-retracted")
 
-    def _refresh(self) -> None:
-        """Bring the in-memory read model up to date: rows with a higher seq than the last seen.
-        Training records come from the narrow `training` table as plain tuples (see
-        rules.view.TRAINING_FIELDS); everything else from `facts`, with its fields decoded."""
+    # A person's training records as columns (rules.view.TrainingDigest), read by the store in one
+    # pass over the covering index on (person, date, seq, …) — in that order: on SQLite, the index
+    # scan is the order the aggregates see (checked when read); on PostgreSQL, ORDER BY says it.
+    # The last column says whether some hours are not whole quarter hours (no digest then).
+    _DIGEST_SQLITE = (
+        "SELECT person, group_concat(date), group_concat(seq), json_group_array(fact_id), "
+        "group_concat(CAST(hours * 4 AS INTEGER)), group_concat(off_job, ''), "
+        "max(hours * 4 <> CAST(hours * 4 AS INTEGER)) "
+        "FROM training INDEXED BY training_digest_idx WHERE seq <= ? GROUP BY person")
+    _DIGEST_PG = (
+        "SELECT person, string_agg(date, ',' ORDER BY date, seq), NULL, "
+        "json_agg(fact_id ORDER BY date, seq)::text, "
+        "string_agg(trunc(hours * 4)::bigint::text, ',' ORDER BY date, seq), "
+        "string_agg(off_job::text, '' ORDER BY date, seq), bool_or(hours * 4 <> trunc(hours * 4)) "
+        "FROM training WHERE seq <= %s GROUP BY person")
+    _FLAGS = bytes.maketrans(b"01", b"\x00\x01")
+
+    def _refresh(self, training: bool = True) -> int:
+        """Bring the in-memory read model up to date: rows with a higher seq than the last seen,
+        and (when asked, or once they are held) the training records. Training records come from
+        the narrow `training` table as plain tuples (see rules.view.TRAINING_FIELDS); everything
+        else from `facts`, with its fields decoded. Returns the highest seq now known."""
         with self.store.reading() as session:
             conn = session.connection()
             top = conn.exec_driver_sql("SELECT MAX(seq) FROM facts").scalar() or 0
-            if top <= self._last_seq:
-                return
             dbapi = conn.connection.dbapi_connection
+            if top > self._last_seq:
+                self._read_rows(dbapi, top)
+            if (training or self._training_held) and top > self._training_seq:
+                fresh = self._read_training(dbapi, f"seq > {self._mark} AND seq <= {self._mark}",
+                                            (self._training_seq, top))
+                self._hold_training(fresh, top)
+        return top
 
-            def cursor(name: str):
-                # PostgreSQL: a server-side cursor, so that a batch at a time crosses the wire
-                # (a client cursor would hold the whole result in libpq's memory first).
-                return dbapi.cursor() if self.store.is_sqlite else dbapi.cursor(name=f"metrolex_{name}")
-            cur = cursor("facts")
-            try:
-                mark = "?" if self.store.is_sqlite else "%s"
-                cur.execute(
-                    "SELECT seq, fact_id, type, date, subject, refers, payload, jurisdiction, recorded_at FROM facts "
-                    f"WHERE seq > {mark} AND seq <= {mark} AND type <> 'training-recorded' ORDER BY seq",
-                    (self._last_seq, top))
-                loads = json.loads
-                # Values that repeat across rows (types, dates, commit times, courses …) are kept
-                # once: a million training records would otherwise hold a million copies of each.
-                # Rows come in batches (memory stays flat), and a batch's payloads are decoded
-                # as one JSON array, so their keys are shared too.
-                same = self._interned.setdefault
-                retractions: list[str] = []
-                while True:
-                    batch = cur.fetchmany(5000)
-                    if not batch:
-                        break
-                    decoded = loads("[" + ",".join(r[6] for r in batch) + "]")
-                    for (seq, fact_id, type_, date, subject, refers, _, jurisdiction, recorded_at), fields \
-                            in zip(batch, decoded):
-                        item = {"seq": seq, "fact_id": fact_id, "type": same(type_, type_),
-                                "date": same(date, date) if date else date, "subject": subject,
-                                "refers": refers, "fields": fields, "jurisdiction": same(jurisdiction, jurisdiction),
-                                "recorded_at": same(recorded_at, recorded_at)}
-                        self._rows.append(item)
-                        if type_ == "event-retracted":
-                            retractions.append(refers)
-                        if type_ in self.SHARED_TYPES or not subject:
-                            self._shared.append(item)
-                        else:
-                            self._by_subject.setdefault(subject, []).append(item)
-                    del batch, decoded
-                cur.close()
-                cur = cursor("training")
-                cur.execute(f"SELECT {', '.join(TRAINING_FIELDS)} FROM training WHERE seq > {mark} AND seq <= {mark} "
-                            "ORDER BY seq", (self._last_seq, top))
-                fresh = []
-                while True:
-                    batch = cur.fetchmany(20000)
-                    if not batch:
-                        break
-                    fresh.extend([(same(d, d), seq, fid, hours, off_job, person,
-                                   same(course, course) if course else course, note, same(jur, jur), same(rec, rec))
-                                  for d, seq, fid, hours, off_job, person, course, note, jur, rec in batch])
-                    del batch
-            finally:
-                cur.close()
-            cur = dbapi.cursor()
-            try:
-                for i in range(0, len(retractions), 500):  # whose training records are retracted (a few)
-                    part = retractions[i:i + 500]
-                    cur.execute(f"SELECT subject, type FROM facts WHERE fact_id IN ({', '.join([mark] * len(part))})",
-                                tuple(part))
-                    self._retracted_people.update(p for p, type_ in cur.fetchall() if type_ == TRAINING)
-            finally:
-                cur.close()
-        self._training.extend(fresh)
-        # Each person's list is kept in (date, seq) order and replaced, never changed in place, so
-        # a snapshot can hand out the lists themselves while a later refresh goes on.
+    @property
+    def _mark(self) -> str:
+        return "?" if self.store.is_sqlite else "%s"
+
+    def _cursor(self, dbapi, name: str):
+        # PostgreSQL: a server-side cursor, so that a batch at a time crosses the wire (a client
+        # cursor would hold the whole result in libpq's memory first).
+        return dbapi.cursor() if self.store.is_sqlite else dbapi.cursor(name=f"metrolex_{name}")
+
+    def _read_rows(self, dbapi, top: int) -> None:
+        mark = self._mark
+        cur = self._cursor(dbapi, "facts")
+        try:
+            cur.execute(
+                "SELECT seq, fact_id, type, date, subject, refers, payload, jurisdiction, recorded_at FROM facts "
+                f"WHERE seq > {mark} AND seq <= {mark} AND type <> 'training-recorded' ORDER BY seq",
+                (self._last_seq, top))
+            loads = json.loads
+            # Values that repeat across rows (types, dates, commit times, courses …) are kept
+            # once: a million training records would otherwise hold a million copies of each.
+            # Rows come in batches (memory stays flat), and a batch's payloads are decoded
+            # as one JSON array, so their keys are shared too.
+            same = self._interned.setdefault
+            retractions: list[str] = []
+            while True:
+                batch = cur.fetchmany(5000)
+                if not batch:
+                    break
+                decoded = loads("[" + ",".join(r[6] for r in batch) + "]")
+                for (seq, fact_id, type_, date, subject, refers, _, jurisdiction, recorded_at), fields \
+                        in zip(batch, decoded):
+                    item = {"seq": seq, "fact_id": fact_id, "type": same(type_, type_),
+                            "date": same(date, date) if date else date, "subject": subject,
+                            "refers": refers, "fields": fields, "jurisdiction": same(jurisdiction, jurisdiction),
+                            "recorded_at": same(recorded_at, recorded_at)}
+                    self._rows.append(item)
+                    if type_ == "event-retracted":
+                        retractions.append(refers)
+                    if type_ in self.SHARED_TYPES or not subject:
+                        self._shared.append(item)
+                    else:
+                        self._by_subject.setdefault(subject, []).append(item)
+                del batch, decoded
+        finally:
+            cur.close()
+        cur = dbapi.cursor()
+        try:
+            for i in range(0, len(retractions), 500):  # whose training records are retracted (a few)
+                part = retractions[i:i + 500]
+                cur.execute(f"SELECT subject, type FROM facts WHERE fact_id IN ({', '.join([mark] * len(part))})",
+                            tuple(part))
+                self._retracted_people.update(p for p, type_ in cur.fetchall() if type_ == TRAINING)
+        finally:
+            cur.close()
+        self._last_seq = top
+
+    def _read_training(self, dbapi, where: str, params: tuple) -> list[tuple]:
+        """Training records as compact tuples, in seq order."""
+        same = self._interned.setdefault
+        cur = self._cursor(dbapi, "training")
+        try:
+            cur.execute(f"SELECT {', '.join(TRAINING_FIELDS)} FROM training WHERE {where} ORDER BY seq", params)
+            fresh = []
+            while True:
+                batch = cur.fetchmany(20000)
+                if not batch:
+                    break
+                fresh.extend([(same(d, d), seq, fid, hours, off_job, person,
+                               same(course, course) if course else course, note, same(jur, jur), same(rec, rec))
+                              for d, seq, fid, hours, off_job, person, course, note, jur, rec in batch])
+                del batch
+        finally:
+            cur.close()
+        return fresh
+
+    @staticmethod
+    def _grouped(records: list[tuple], into: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
+        """Records added to their person's list in `into`, each list in (date, seq) order and
+        replaced, never changed in place (a snapshot may be handing out the old one)."""
         added: dict[str, list[tuple]] = {}
-        for t in fresh:
+        for t in records:
             lst = added.get(t[T_PERSON])
             if lst is None:
                 added[t[T_PERSON]] = [t]
             else:
                 lst.append(t)
-        by_person = self._training_by_person
         for person, new in added.items():
-            old = by_person.get(person)
+            old = into.get(person)
             merged = new if old is None else old + new
             merged.sort()  # in C, and fast on the sorted runs it mostly is
-            by_person[person] = merged
-        self._last_seq = top
+            into[person] = merged
+        return into
 
-    def snapshot(self, known_at: str | None = None, subjects: Iterable[str] | None = None) -> Snapshot:
+    def _hold_training(self, fresh: list[tuple], top: int) -> None:
+        self._training.extend(fresh)
+        self._grouped(fresh, self._training_by_person)
+        self._training_seq = top
+        self._training_held = True
+
+    def _training_of_people(self, people: Iterable[str], top: int) -> dict[str, list[tuple]]:
+        """Some people's training records (through the index on person), grouped and ordered as
+        the held ones are; for when not every record is held."""
+        people = sorted(set(people))
+        out: dict[str, list[tuple]] = {}
+        if not people:
+            return out
+        mark = self._mark
+        with self.store.reading() as session:
+            dbapi = session.connection().connection.dbapi_connection
+            for i in range(0, len(people), 500):
+                part = people[i:i + 500]
+                self._grouped(self._read_training(
+                    dbapi, f"person IN ({', '.join([mark] * len(part))}) AND seq <= {mark}", (*part, top)), out)
+        return out
+
+    def _digests(self, top: int) -> tuple[dict[str, TrainingDigest], set[str]]:
+        """Every person's training records up to `top` as digests, and the people who get none
+        (some hours not whole quarter hours, or records not in order): their records are read
+        one by one. One query, one row per person."""
+        sqlite = self.store.is_sqlite
+        with self.store.reading() as session:
+            cur = session.connection().connection.dbapi_connection.cursor()
+            try:
+                cur.execute(self._DIGEST_SQLITE if sqlite else self._DIGEST_PG, (top,))
+                rows = cur.fetchall()
+            finally:
+                cur.close()
+        ids = json.loads("[" + ",".join(r[3] for r in rows) + "]")
+        same = self._interned.setdefault
+        flags_of = self._FLAGS
+        digests: dict[str, TrainingDigest] = {}
+        refused: set[str] = set()
+        for (person, dates, seqs, _, quarters, flags, inexact), person_ids in zip(rows, ids):
+            if inexact:
+                refused.add(person)
+                continue
+            dates = [same(d, d) for d in dates.split(",")]
+            if seqs is not None:  # SQLite: the aggregates' order is the index scan's; check it
+                keys = list(zip(dates, map(int, seqs.split(","))))
+                if keys != sorted(keys):
+                    refused.add(person)
+                    continue
+            digests[person] = TrainingDigest(dates, person_ids, list(map(int, quarters.split(","))),
+                                             flags.encode("ascii").translate(flags_of))
+        return digests, refused
+
+    def snapshot(self, known_at: str | None = None, subjects: Iterable[str] | None = None,
+                 digest: bool = False) -> Snapshot:
         """The read model for evaluation: the rows (dicts) of everything but training records,
         and the training records as compact tuples — optionally as known at a commit time (UTC
         text) and optionally only what bears on some subjects (their own facts plus the shared
         ones: units, centers, plans, retractions), which is how one new event is re-judged fast.
 
+        With `digest` (and neither of the others), most people's training records come as
+        digests (rules.view.TrainingDigest) straight from the store, and only the others' one by
+        one: what judging the yearly totals needs, without a tuple per record.
+
         Kept in memory and brought up to date incrementally: writes serialize on the store's
-        write lock and take their seqs under it, so seq order is commit order."""
+        write lock and take their seqs under it, so seq order is commit order. Training records
+        are held once something has needed all of them (a full snapshot, a replay)."""
+        digest = digest and known_at is None and subjects is None
         with self._cache_lock, paused_gc():
-            self._refresh()
-            if subjects is None:
+            top = self._refresh(training=not digest and subjects is None)
+            digests = None
+            if digest:
+                rows, training = list(self._rows), []
+                digests, refused = self._digests(top)
+                retracted = set(self._retracted_people)
+                by_person = self._training_of_people(refused | (retracted & set(digests)), top)
+                for person in by_person:
+                    digests.pop(person, None)
+            elif subjects is None:
                 rows, training = list(self._rows), list(self._training)
                 by_person = dict(self._training_by_person)
             else:
                 rows, training = list(self._shared), []
                 wanted = set(subjects) | {s.split("/")[0] for s in subjects if "/" in s}  # plan/task → plan
+                held = self._training_by_person if self._training_held else self._training_of_people(wanted, top)
                 by_person = {}
                 for subject in wanted:
                     rows.extend(self._by_subject.get(subject, ()))
-                    if subject in self._training_by_person:
-                        by_person[subject] = self._training_by_person[subject]
+                    if subject in held:
+                        by_person[subject] = held[subject]
                         training.extend(by_person[subject])
                 rows.sort(key=lambda r: r["seq"])
         if known_at is not None:
@@ -528,7 +636,7 @@ class RecordService:
             training = [t for t in training if t[T_RECORDED] <= known_at]
             by_person = None  # grouped again from the cut list
         return Snapshot(rows, training, by_person,
-                        set(self._retracted_people) if by_person is not None else None)
+                        set(self._retracted_people) if by_person is not None else None, digests)
 
     def fact_rows(self, known_at: str | None = None, subjects: Iterable[str] | None = None) -> list[dict]:
         """Every fact of the read model as a plain dict (training records included), in commit

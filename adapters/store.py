@@ -65,7 +65,8 @@ training = Table(
     Column("note", Text),
     Column("jurisdiction", String(32)),
     Column("recorded_at", String(32), nullable=False),
-    Index("training_person_idx", "person"),
+    # covering what a person's digest reads (adapters.record.RecordService._digests), in its order
+    Index("training_digest_idx", "person", "date", "seq", "off_job", "hours", "fact_id"),
 )
 TRAINING_COLUMNS = ("seq", "fact_id", "person", "date", "hours", "off_job", "course", "note", "jurisdiction",
                     "recorded_at")
@@ -251,6 +252,9 @@ class Store:
         if not self.is_sqlite:
             self._install_pg_guards()
         self._backfill_training()
+        with self.engine.begin() as conn:  # a store made before the index was declared
+            conn.execute(text("CREATE INDEX IF NOT EXISTS training_digest_idx "
+                              "ON training (person, date, seq, off_job, hours, fact_id)"))
 
     def _backfill_training(self) -> None:
         """A store written before the `training` table existed: fill it once from `facts`."""

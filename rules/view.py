@@ -57,6 +57,33 @@ def compact_training(row: dict) -> tuple:
             f.get("course"), f.get("note"), row.get("jurisdiction"), row.get("recorded_at"))
 
 
+class TrainingDigest(NamedTuple):
+    """One person's training records as columns, in (date, seq) order: what the yearly total
+    needs (rules.templates.periodic), without a tuple per record. Only for a person none of whose
+    records is retracted and all of whose hours are whole quarter hours, so that sums of
+    `quarters` are exact and equal to adding the hours one by one as floats."""
+    dates: list[str]
+    ids: list[str]
+    quarters: list[int]  # hours × 4
+    off_job: bytes  # 1 or 0 per record
+
+
+def digest_of(records: list[tuple]) -> TrainingDigest | None:
+    """The digest of one person's compact records (any order), or None when some hours are not
+    whole quarter hours (the records are then judged one by one)."""
+    ordered = sorted(records)
+    quarters = [t[T_HOURS] * 4 for t in ordered]
+    if not all(q.is_integer() for q in quarters):
+        return None
+    return TrainingDigest([t[T_DATE] for t in ordered], [t[T_ID] for t in ordered], [int(q) for q in quarters],
+                          bytes(1 if t[T_OFF_JOB] else 0 for t in ordered))
+
+
+class DigestModeError(RuntimeError):
+    """A rule asked for a person's training records one by one from a view that holds only their
+    digest: the caller must judge that rule from a full snapshot."""
+
+
 @dataclass
 class Snapshot:
     """What evaluation reads: read-model rows (dicts) for everything but training records, and
@@ -69,9 +96,15 @@ class Snapshot:
     # optional, with by_person: the people some of whose training records the rows retract —
     # only their lists need the retractions taken out (None: check every list)
     retracted_people: set[str] | None = None
+    # optional, with by_person: the training records of most people as digests instead (see
+    # TrainingDigest); by_person then holds the records of the others (retracted records, hours
+    # that are not quarter hours), and `training` is empty
+    digests: dict[str, TrainingDigest] | None = None
 
     def all_rows(self) -> list[dict]:
         """Every fact as a dict, in commit (seq) order."""
+        if self.digests is not None:
+            raise DigestModeError("a snapshot of digests holds no training records one by one")
         if not self.training:
             return list(self.rows)
         out = self.rows + [training_row(t) for t in self.training]
@@ -125,6 +158,7 @@ class FactView:
     _cut: str = ""
     _retracted: set = field(default_factory=set)
     _retracted_people: set[str] | None = None
+    _digests: dict[str, TrainingDigest] | None = None
 
     @classmethod
     def build(cls, facts: "Snapshot | Iterable[dict]", as_of: dt.date) -> "FactView":
@@ -143,6 +177,7 @@ class FactView:
             view._presorted = grouped
             view._cut, view._retracted = cut, retracted
             view._retracted_people = facts.retracted_people
+            view._digests = facts.digests
             training = ()
         for t in training:
             if t[T_DATE] <= cut and t[T_ID] not in retracted:
@@ -195,6 +230,8 @@ class FactView:
 
     def all(self, fact_type: str) -> list[F]:
         if fact_type == TRAINING and fact_type not in self.by_type:
+            if self._digests:
+                raise DigestModeError("every training record was asked for from a view of digests")
             persons = set(self.training) | set(self._presorted or ())
             self.by_type[TRAINING] = [f for person in sorted(persons) for f in self.of(TRAINING, person)]
         lst = self.by_type.get(fact_type)
@@ -211,11 +248,19 @@ class FactView:
     def wants(self, subject: str) -> bool:
         return self.wanted is None or subject in self.wanted
 
+    def training_digest(self, person: str) -> TrainingDigest | None:
+        """The person's training records as a digest (a snapshot of digests), or None: read
+        them with `training_of`. Dated after the as-of date too: cut them by date."""
+        digests = self._digests
+        return None if digests is None else digests.get(person)
+
     def training_of(self, person: str) -> list[tuple]:
         """The person's training records (compact), in (date, seq) order."""
         if self._presorted is not None and person not in self.training:
             lst = self._presorted.get(person)
             if not lst:
+                if self._digests is not None and person in self._digests:
+                    raise DigestModeError(f"the training records of {person!r} are held as a digest only")
                 return []
             cut, retracted = self._cut, self._retracted
             if retracted and (self._retracted_people is None or person in self._retracted_people):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from bisect import bisect_left, bisect_right
+from itertools import accumulate, compress, islice
 
 from rules.catalogue import RuleVersion
 from rules.judgment import Instance
-from rules.view import T_DATE, T_HOURS, T_ID, T_OFF_JOB, TRAINING, FactView, _day
+from rules.view import T_DATE, T_HOURS, T_ID, T_OFF_JOB, TRAINING, FactView, TrainingDigest, _day
 
 
 def _matches(fields: dict, wanted: tuple) -> bool:
@@ -37,6 +39,45 @@ def _records(rule: RuleVersion, view: FactView, pid: str):
 
 _YEARS: dict[int, str] = {}  # "2024" once, not once per person
 _YEAR_ENDS: dict[int, dt.date] = {}
+_INVERT = bytes.maketrans(b"\x00\x01", b"\x01\x00")
+
+
+def _quarter_hours(q: int) -> float:
+    return q / 4
+
+
+def _add_digest(digest: TrainingDigest, owed: dict[str, list], want: bool | None, cut: str) -> None:
+    """The compact loop of `total_per_period` for a person's digest, year by year in C: the same
+    totals, the same first day the total reaches the threshold, the same records counted.
+
+    The records are in (date, seq) order, so a year is a slice (found by bisection) and its
+    running totals are `accumulate` over whole quarter hours: exact, hence equal to adding the
+    hours one by one as floats."""
+    dates, ids, quarters, flags = digest
+    n = len(dates)
+    if n and dates[-1] > cut:  # records dated after the as-of date have not happened yet
+        n = bisect_right(dates, cut)
+    for year_text, acc in owed.items():
+        if len(year_text) != 4:  # (as `day[:4]` in the loop: no record's year matches it)
+            continue
+        lo = bisect_left(dates, year_text, 0, n)
+        hi = bisect_left(dates, year_text + "~", lo, n)  # "~" sorts after "-": every date of the year
+        if lo == hi:
+            continue
+        q = quarters[lo:hi]
+        if want is None:
+            counted, used, days = q, ids[lo:hi], dates[lo:hi]
+        else:
+            sel = flags[lo:hi] if want else flags[lo:hi].translate(_INVERT)
+            counted, used, days = list(compress(q, sel)), list(compress(ids[lo:hi], sel)), None
+        running = list(accumulate(counted))
+        total = running[-1] if running else 0
+        acc[0] = total / 4
+        acc[1] = (sum(q) - total) / 4
+        acc[3] = used
+        i = bisect_left(running, acc[4], key=_quarter_hours)  # the first record that reaches it
+        if i < len(running):
+            acc[2] = days[i] if days is not None else next(islice(compress(dates[lo:hi], sel), i, None))
 
 
 def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
@@ -47,6 +88,7 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
     base_threshold = float(p["threshold"])
     prorate = p["prorate"]
     last_year = view.as_of.year
+    cut = view.as_of.isoformat()
     rule_id, jurisdiction = rule.id, rule.jurisdiction
     out: list[Instance] = []
     append = out.append
@@ -80,7 +122,10 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
         if not owed:
             continue
         # One pass over the person's records, in date order, adding each to its year.
-        if compact is not None:
+        digest = view.training_digest(pid) if compact is not None else None
+        if digest is not None:
+            _add_digest(digest, owed, compact[1], cut)
+        elif compact is not None:
             # the compact tuples read directly (no record object): counts = off_job matches
             want = compact[1]
             for t in view.training_of(pid):

@@ -327,3 +327,63 @@ def test_a_notice_stored_from_its_creation_event_replays_like_a_built_one(store_
     assert stored.deliveries == {} and stored.version == 1
     with pytest.raises(NoticeError):
         Notice.check_kind("rumour")
+
+
+DIGESTS = """units:
+  - {id: u9, name: 单位九, kind: institute}
+people:
+  - {id: q1, name: 甲, unit: u9, duties: [mandatory-verification], since: 2022-01-01}
+  - {id: q2, name: 乙, unit: u9, duties: [type-evaluation], since: 2023-07-01}
+  - {id: q3, name: 丙, unit: u9, duties: [mandatory-verification], since: 2022-01-01}
+  - {id: q4, name: 丁, unit: u9, duties: [mandatory-verification], since: 2022-01-01}
+events:
+  - {id: d1, type: training-recorded, date: 2023-12-31, person: q1, hours: 8, off_job: true}
+  - {id: d2, type: training-recorded, date: 2023-01-01, person: q1, hours: 7.75, off_job: true}
+  - {id: d3, type: training-recorded, date: 2023-01-01, person: q1, hours: 4, off_job: false}
+  - {id: d4, type: training-recorded, date: 2023-06-01, person: q1, hours: 0.25, off_job: true}
+  - {id: d5, type: training-recorded, date: 2024-02-01, person: q1, hours: 16, off_job: true}
+  - {id: d6, type: training-recorded, date: 2024-05-01, person: q1, hours: 16, off_job: true}
+  - {id: d7, type: training-recorded, date: 2023-08-01, person: q2, hours: 0.1, off_job: true}
+  - {id: d8, type: training-recorded, date: 2023-09-01, person: q2, hours: 15.9, off_job: true}
+  - {id: d9, type: training-recorded, date: 2023-03-01, person: q3, hours: 10, off_job: true}
+  - {id: d10, type: training-recorded, date: 2023-04-01, person: q3, hours: 10, off_job: true}
+  - {id: d11, type: training-recorded, date: 2023-04-01, person: q4, hours: 20, off_job: true}
+  - {id: d12, type: event-retracted, date: 2023-05-01, retracts: d10}
+"""
+
+
+def test_a_sweep_reads_training_records_as_digests_and_judges_as_from_every_record(store_url, make_app, write_facts):
+    """`check` of everyone reads each person's training records as one row of columns from the
+    store (in (date, seq) order); people with hours that are not quarter hours, or a retracted
+    record, are read record by record. The judgments are those of the full snapshot."""
+    import datetime as dt
+
+    from adapters.compliance import Filters
+    from rules.view import digest_of
+    app = make_app(store_url)
+    app.record.load(read_facts_file(write_facts(DIGESTS)))
+    # the second file's records come later in seq but earlier in date (a digest is in date order)
+    app.record.load(read_facts_file(write_facts(
+        "events:\n  - {id: d13, type: training-recorded, date: 2022-12-31, person: q1, hours: 1.5, off_job: true}\n"
+        "  - {id: d14, type: training-recorded, date: 2023-01-01, person: q1, hours: 2, off_job: true}\n")))
+    digests, refused = app.record._digests(10 ** 9)
+    assert refused == {"q2"}  # 0.1 and 15.9 hours
+    full = app.record.snapshot()
+    for person, digest in digests.items():
+        assert digest == digest_of(full.by_person[person])
+    assert digests["q1"].ids == ["d13", "d2", "d3", "d14", "d4", "d1", "d5", "d6"]
+    snap = app.record.snapshot(digest=True)
+    assert set(snap.digests) == {"q1", "q4"} and set(snap.by_person) == {"q2", "q3"}  # q3: d10 retracted
+    for day in (dt.date(2023, 12, 31), dt.date(2024, 3, 1), dt.date(2024, 12, 31)):
+        fresh = make_app(store_url)  # a fresh app holds no training records: the sweep's digests
+        swept = [j.to_json() for j in fresh.compliance.check(day)]
+        assert not fresh.record._training_held
+        assert swept == [j.to_json() for j in app.compliance.check(day, rows=app.record.snapshot())]
+        by = {(j["subject"], j["period"]): j for j in swept if j["rule"] == "training-hours"}
+        assert by[("q2", "2023")]["status"] == "met" and by[("q3", "2023")]["facts"] == ["d9"]
+    assert by[("q1", "2023")]["facts"] == ["d2", "d14", "d4", "d1"]
+    assert by[("q1", "2023")]["satisfied_on"] == "2023-12-31"
+    assert by[("q1", "2024")]["satisfied_on"] == "2024-02-01"
+    # re-judging one person reads only theirs, also when nothing is held
+    one = make_app(store_url).compliance.check(dt.date(2024, 12, 31), filters=Filters(subjects={"q1"}))
+    assert [j.to_json() for j in one] == [j for j in swept if j["subject"] == "q1"]

@@ -160,3 +160,115 @@ def test_judging_some_subjects_gives_exactly_their_judgments(rows, as_of, pick):
     rules = CAT.in_force(day)
     every = [j.to_json() for j in evaluate(rows, day, rules, CAL) if j.subject in pick]
     assert [j.to_json() for j in evaluate(rows, day, rules, CAL, subjects=pick)] == every
+
+
+def _digest_snapshot(others: list[dict], training: list[tuple]):
+    """What the store hands out for a sweep (RecordService.snapshot(digest=True)), made in memory:
+    digests for the people who can have one, the records of the others (retracted records, hours
+    that are not quarter hours) one by one."""
+    from rules.view import Snapshot, T_ID, T_PERSON, digest_of
+    retracted = {r["refers"] for r in others if r["type"] == "event-retracted"}
+    grouped: dict = {}
+    for t in sorted(training):
+        grouped.setdefault(t[T_PERSON], []).append(t)
+    retracted_people = {t[T_PERSON] for t in training if t[T_ID] in retracted}
+    digests, by_person = {}, {}
+    for person, lst in grouped.items():
+        d = None if person in retracted_people else digest_of(lst)
+        if d is None:
+            by_person[person] = lst
+        else:
+            digests[person] = d
+    return Snapshot(others, [], by_person, retracted_people, digests), grouped, retracted_people
+
+
+HOURS = st.sampled_from([0, 0.25, 0.5, 1, 2, 2.75, 4, 7.5, 8, 15.5, 15.75, 16, 0.1, 0.3, 1 / 3])
+
+
+@st.composite
+def training_corpora(draw):
+    """People bound by the yearly total (most of them), and many training records over the years,
+    several on one day, some after the as-of date."""
+    rows = [_row(1, "unit:u1", "unit-registered", {"id": "u1", "name": "u", "kind": "district-institute",
+                                                   "jurisdiction": "shanghai"})]
+    early = st.integers(min_value=0, max_value=500).map(lambda n: (DAY0 + dt.timedelta(days=n)).isoformat())
+    n_people = draw(st.integers(1, 4))
+    for i in range(n_people):
+        rows.append(_row(len(rows) + 1, f"person:p{i}", "person-registered",
+                         {"id": f"p{i}", "name": "p", "unit": "u1", "since": draw(early),
+                          "duties": [draw(st.sampled_from(["mandatory-verification", "type-evaluation", "other"]))]}))
+    seq = len(rows)
+    for _ in range(draw(st.integers(0, 40))):
+        seq += 1
+        p = f"p{draw(st.integers(0, n_people - 1))}"
+        if draw(st.integers(0, 19)) == 0:
+            rows.append(_row(seq, f"e{seq}", "person-duties-ended", {"person": p}, draw(days)))
+            continue
+        rows.append(_row(seq, f"e{seq}", "training-recorded",
+                         {"person": p, "hours": draw(HOURS), "off_job": draw(st.booleans())},
+                         draw(st.sampled_from(["2023-03-01", "2024-06-30", "2024-09-01", "2024-12-31",
+                                               "2025-01-01"]) | days)))
+    return rows
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=training_corpora(), as_of=st.sampled_from(["2024-06-30", "2024-12-31", "2025-03-01"]) | days,
+       retract=st.integers(0, 3),
+       want=st.sampled_from([True, False, None]), prorate=st.booleans(),
+       threshold=st.sampled_from([16, 4, 0.5, 0, 16.3]))
+def test_digests_judge_like_training_records(rows, as_of, retract, want, prorate, threshold):
+    """A sweep judges most people's training records from their digest (columns read by the
+    store in one pass) and the rest one by one: the same judgments as from every record, for
+    any off-job filter, threshold and proration, quarter hours or not, retracted or not."""
+    import dataclasses
+    from rules.view import Snapshot, compact_training
+    training = [compact_training(r) for r in rows if r["type"] == "training-recorded"]
+    others = [r for r in rows if r["type"] != "training-recorded"]
+    for n in range(min(retract, len(training))):
+        others = others + [_row(len(rows) + 1 + n, f"r-{n}", "event-retracted", {}, as_of,
+                                refers=training[-1 - n][2])]
+    day = dt.date.fromisoformat(as_of)
+    rules = []
+    for rule in CAT.in_force(day):
+        if rule.template == "total-per-period":
+            p = dict(rule.parameters, prorate=prorate, threshold=threshold,
+                     filter={} if want is None else {"off_job": want})
+            rule = dataclasses.replace(rule, parameters=p)
+        rules.append(rule)
+    every = [j.to_json() for j in evaluate(Snapshot(others, training), day, rules, CAL)]
+    assert every == [j.to_json() for j in evaluate(others + [r for r in rows if r["type"] == "training-recorded"],
+                                                   day, rules, CAL)]
+    snap, grouped, retracted_people = _digest_snapshot(others, training)
+    assert [j.to_json() for j in evaluate(snap, day, rules, CAL)] == every
+    # the digests were used: every person with quarter hours only and nothing retracted
+    assert set(snap.digests) == {p for p, lst in grouped.items() if p not in retracted_people
+                                 and all((t[3] * 4).is_integer() for t in lst)}
+
+
+def test_a_view_of_digests_refuses_to_hand_out_records_one_by_one():
+    import pytest
+    from rules.view import DigestModeError, FactView, compact_training
+    rows = [_row(1, "t1", "training-recorded", {"person": "p1", "hours": 2, "off_job": True}, "2023-05-06")]
+    snap, _, _ = _digest_snapshot([], [compact_training(r) for r in rows])
+    view = FactView.build(snap, dt.date(2023, 12, 31))
+    assert view.training_digest("p1").quarters == [8]
+    with pytest.raises(DigestModeError):
+        view.training_of("p1")
+    with pytest.raises(DigestModeError):
+        view.all("training-recorded")
+    assert view.training_of("nobody") == []
+    with pytest.raises(DigestModeError):
+        snap.all_rows()
+
+
+def test_only_rules_that_sum_hours_filtered_on_off_job_are_judged_from_digests():
+    import dataclasses
+    from rules.templates import judged_from_digests
+    rules = CAT.in_force(dt.date(2024, 6, 1))
+    assert judged_from_digests(rules)
+    hours = next(r for r in rules if r.template == "total-per-period")
+    by_course = dataclasses.replace(hours, parameters=dict(hours.parameters, filter={"course": "x"}))
+    assert not judged_from_digests(rules + [by_course])
+    counted = next(r for r in rules if r.template == "count-per-period")
+    of_training = dataclasses.replace(counted, parameters=dict(counted.parameters, fact="training-recorded"))
+    assert not judged_from_digests([of_training])
