@@ -218,6 +218,7 @@ class RecordService:
         self._last_seq = 0
         self._training_seq = 0  # the training records held are those up to here
         self._training_held = False
+        self._digest_in_index_order: bool | None = None  # SQLite: see _DIGEST_SQLITE
         self._cache_lock = threading.Lock()
 
     # -- queries against the read model inside the write transaction -------------------------
@@ -413,11 +414,13 @@ class RecordService:
     SHARED_TYPES = ("unit-registered", "center-registered", "plan-published", "event-retracted")
 
     # A person's training records as columns (rules.view.TrainingDigest), read by the store in one
-    # pass over the covering index on (person, date, seq, …) — in that order: on SQLite, the index
-    # scan is the order the aggregates see (checked when read); on PostgreSQL, ORDER BY says it.
-    # The last column says whether some hours are not whole quarter hours (no digest then).
+    # pass over the covering index on (person, date, seq, …), in that order. On PostgreSQL, ORDER
+    # BY says so. On SQLite, the aggregates see the rows in the order of the index scan that does
+    # the grouping: the plan is checked once (no temporary B-tree), and where it is not that plan,
+    # the seqs are read too and every person's order is checked. The last column says whether
+    # some hours are not whole quarter hours (no digest then).
     _DIGEST_SQLITE = (
-        "SELECT person, group_concat(date), group_concat(seq), json_group_array(fact_id), "
+        "SELECT person, group_concat(date), {seqs}, json_group_array(fact_id), "
         "group_concat(CAST(hours * 4 AS INTEGER)), group_concat(off_job, ''), "
         "max(hours * 4 <> CAST(hours * 4 AS INTEGER)) "
         "FROM training INDEXED BY training_digest_idx WHERE seq <= ? GROUP BY person")
@@ -565,16 +568,23 @@ class RecordService:
         """Every person's training records up to `top` as digests, and the people who get none
         (some hours not whole quarter hours, or records not in order): their records are read
         one by one. One query, one row per person."""
-        sqlite = self.store.is_sqlite
         with self.store.reading() as session:
             cur = session.connection().connection.dbapi_connection.cursor()
             try:
-                cur.execute(self._DIGEST_SQLITE if sqlite else self._DIGEST_PG, (top,))
+                if self.store.is_sqlite:
+                    if self._digest_in_index_order is None:
+                        cur.execute("EXPLAIN QUERY PLAN " + self._DIGEST_SQLITE.format(seqs="NULL"), (top,))
+                        plan = " | ".join(str(r[-1]) for r in cur.fetchall())
+                        self._digest_in_index_order = ("COVERING INDEX training_digest_idx" in plan
+                                                       and "TEMP B-TREE" not in plan)
+                    sql = self._DIGEST_SQLITE.format(seqs="NULL" if self._digest_in_index_order else "group_concat(seq)")
+                else:
+                    sql = self._DIGEST_PG
+                cur.execute(sql, (top,))
                 rows = cur.fetchall()
             finally:
                 cur.close()
         ids = json.loads("[" + ",".join(r[3] for r in rows) + "]")
-        same = self._interned.setdefault
         flags_of = self._FLAGS
         digests: dict[str, TrainingDigest] = {}
         refused: set[str] = set()
@@ -582,8 +592,8 @@ class RecordService:
             if inexact:
                 refused.add(person)
                 continue
-            dates = [same(d, d) for d in dates.split(",")]
-            if seqs is not None:  # SQLite: the aggregates' order is the index scan's; check it
+            dates = dates.split(",")
+            if seqs is not None:  # SQLite, not grouping by the index scan: check each order
                 keys = list(zip(dates, map(int, seqs.split(","))))
                 if keys != sorted(keys):
                     refused.add(person)

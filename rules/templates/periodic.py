@@ -42,10 +42,6 @@ _YEAR_ENDS: dict[int, dt.date] = {}
 _INVERT = bytes.maketrans(b"\x00\x01", b"\x01\x00")
 
 
-def _quarter_hours(q: int) -> float:
-    return q / 4
-
-
 def _add_digest(digest: TrainingDigest, owed: dict[str, list], want: bool | None, cut: str) -> None:
     """The compact loop of `total_per_period` for a person's digest, year by year in C: the same
     totals, the same first day the total reaches the threshold, the same records counted.
@@ -75,7 +71,8 @@ def _add_digest(digest: TrainingDigest, owed: dict[str, list], want: bool | None
         acc[0] = total / 4
         acc[1] = (sum(q) - total) / 4
         acc[3] = used
-        i = bisect_left(running, acc[4], key=_quarter_hours)  # the first record that reaches it
+        # the first record that reaches the threshold: total/4 >= t exactly when total >= 4t (both exact)
+        i = bisect_left(running, acc[4] * 4)
         if i < len(running):
             acc[2] = days[i] if days is not None else next(islice(compress(dates[lo:hi], sel), i, None))
 
