@@ -219,6 +219,8 @@ class RecordService:
         self._training_seq = 0  # the training records held are those up to here
         self._training_held = False
         self._digest_in_index_order: bool | None = None  # SQLite: see _DIGEST_SQLITE
+        # (top seq, digests, people refused a digest), kept between sweeps
+        self._digest_cache: tuple[int, dict[str, TrainingDigest], set[str]] | None = None
         self._cache_lock = threading.Lock()
 
     # -- queries against the read model inside the write transaction -------------------------
@@ -423,13 +425,13 @@ class RecordService:
         "SELECT person, group_concat(date), {seqs}, json_group_array(fact_id), "
         "group_concat(CAST(hours * 4 AS INTEGER)), group_concat(off_job, ''), "
         "max(hours * 4 <> CAST(hours * 4 AS INTEGER)) "
-        "FROM training INDEXED BY training_digest_idx WHERE seq <= ? GROUP BY person")
+        "FROM training INDEXED BY training_digest_idx WHERE seq <= ?{people} GROUP BY person")
     _DIGEST_PG = (
         "SELECT person, string_agg(date, ',' ORDER BY date, seq), NULL, "
         "json_agg(fact_id ORDER BY date, seq)::text, "
         "string_agg(trunc(hours * 4)::bigint::text, ',' ORDER BY date, seq), "
         "string_agg(off_job::text, '' ORDER BY date, seq), bool_or(hours * 4 <> trunc(hours * 4)) "
-        "FROM training WHERE seq <= %s GROUP BY person")
+        "FROM training WHERE seq <= %s{people} GROUP BY person")
     _FLAGS = bytes.maketrans(b"01", b"\x00\x01")
 
     def _refresh(self, training: bool = True) -> int:
@@ -564,24 +566,29 @@ class RecordService:
                     dbapi, f"person IN ({', '.join([mark] * len(part))}) AND seq <= {mark}", (*part, top)), out)
         return out
 
-    def _digests(self, top: int) -> tuple[dict[str, TrainingDigest], set[str]]:
-        """Every person's training records up to `top` as digests, and the people who get none
-        (some hours not whole quarter hours, or records not in order): their records are read
-        one by one. One query, one row per person."""
+    def _digests(self, top: int, people: list[str] | None = None) -> tuple[dict[str, TrainingDigest], set[str]]:
+        """Every person's (or these people's) training records up to `top` as digests, and the
+        people who get none (some hours not whole quarter hours, or records not in order): their
+        records are read one by one. One query, one row per person."""
+        sqlite = self.store.is_sqlite
+        rows: list[tuple] = []
         with self.store.reading() as session:
             cur = session.connection().connection.dbapi_connection.cursor()
             try:
-                if self.store.is_sqlite:
-                    if self._digest_in_index_order is None:
-                        cur.execute("EXPLAIN QUERY PLAN " + self._DIGEST_SQLITE.format(seqs="NULL"), (top,))
-                        plan = " | ".join(str(r[-1]) for r in cur.fetchall())
-                        self._digest_in_index_order = ("COVERING INDEX training_digest_idx" in plan
-                                                       and "TEMP B-TREE" not in plan)
-                    sql = self._DIGEST_SQLITE.format(seqs="NULL" if self._digest_in_index_order else "group_concat(seq)")
-                else:
-                    sql = self._DIGEST_PG
-                cur.execute(sql, (top,))
-                rows = cur.fetchall()
+                if sqlite and self._digest_in_index_order is None:
+                    cur.execute("EXPLAIN QUERY PLAN " + self._DIGEST_SQLITE.format(seqs="NULL", people=""), (top,))
+                    plan = " | ".join(str(r[-1]) for r in cur.fetchall())
+                    self._digest_in_index_order = ("COVERING INDEX training_digest_idx" in plan
+                                                   and "TEMP B-TREE" not in plan)
+                # some people: a search of the index, not the scan whose plan was checked
+                seqs = "NULL" if self._digest_in_index_order and people is None else "group_concat(seq)"
+                for i in range(0, len(people), 500) if people is not None else [None]:
+                    part = people[i:i + 500] if people is not None else []
+                    where = f" AND person IN ({', '.join([self._mark] * len(part))})" if part else ""
+                    sql = (self._DIGEST_SQLITE.format(seqs=seqs, people=where) if sqlite
+                           else self._DIGEST_PG.format(people=where))
+                    cur.execute(sql, (top, *part))
+                    rows.extend(cur.fetchall())
             finally:
                 cur.close()
         ids = json.loads("[" + ",".join(r[3] for r in rows) + "]")
@@ -601,6 +608,29 @@ class RecordService:
             digests[person] = TrainingDigest(dates, person_ids, list(map(int, quarters.split(","))),
                                              flags.encode("ascii").translate(flags_of))
         return digests, refused
+
+    def _current_digests(self, top: int) -> tuple[dict[str, TrainingDigest], set[str]]:
+        """The digests as of `top` (copies of the containers; the digests are not changed by
+        anyone): kept between checks, and only the people with new training records read again."""
+        held = self._digest_cache
+        if held is None:
+            digests, refused = self._digests(top)
+        else:
+            digests, refused = dict(held[1]), set(held[2])
+            if held[0] != top:
+                with self.store.reading() as session:
+                    changed = sorted({p for (p,) in session.connection().exec_driver_sql(
+                        f"SELECT DISTINCT person FROM training WHERE seq > {self._mark} AND seq <= {self._mark}",
+                        (held[0], top))})
+                if changed:
+                    fresh, fresh_refused = self._digests(top, changed)
+                    for person in changed:
+                        digests.pop(person, None)
+                        refused.discard(person)
+                    digests.update(fresh)
+                    refused |= fresh_refused
+        self._digest_cache = (top, digests, refused)
+        return dict(digests), set(refused)
 
     def snapshot(self, known_at: str | None = None, subjects: Iterable[str] | None = None,
                  digest: bool = False) -> Snapshot:
@@ -622,7 +652,7 @@ class RecordService:
             digests = None
             if digest:
                 rows, training = list(self._rows), []
-                digests, refused = self._digests(top)
+                digests, refused = self._current_digests(top)
                 retracted = set(self._retracted_people)
                 by_person = self._training_of_people(refused | (retracted & set(digests)), top)
                 for person in by_person:

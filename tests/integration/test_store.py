@@ -387,3 +387,16 @@ def test_a_sweep_reads_training_records_as_digests_and_judges_as_from_every_reco
     # re-judging one person reads only theirs, also when nothing is held
     one = make_app(store_url).compliance.check(dt.date(2024, 12, 31), filters=Filters(subjects={"q1"}))
     assert [j.to_json() for j in one] == [j for j in swept if j["subject"] == "q1"]
+    # the app keeps its digests between sweeps and reads again only the people with new records
+    kept = dict(fresh.record._digest_cache[1])
+    fresh.record.load(read_facts_file(write_facts(
+        "events:\n  - {id: d15, type: training-recorded, date: 2024-01-05, person: q1, hours: 3, off_job: true}\n"
+        "  - {id: d16, type: training-recorded, date: 2024-01-05, person: q4, hours: 0.3, off_job: true}\n"
+        "  - {id: d17, type: event-retracted, date: 2024-02-01, retracts: d5}\n")))
+    again = [j.to_json() for j in fresh.compliance.check(day)]
+    assert again == [j.to_json() for j in fresh.compliance.check(day, rows=fresh.record.snapshot())]
+    assert again != swept
+    top, digests, refused = fresh.record._digest_cache
+    # (q1 and q3 have retracted records: they are read one by one when a snapshot is made)
+    assert refused == {"q2", "q4"} and set(digests) == {"q1", "q3"} and digests["q3"] is kept["q3"]
+    assert digests["q1"] is not kept["q1"] and digests["q1"].ids[-3:] == ["d15", "d5", "d6"]
