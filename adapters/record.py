@@ -582,8 +582,8 @@ class RecordService:
                                                    and "TEMP B-TREE" not in plan)
                 # some people: a search of the index, not the scan whose plan was checked
                 seqs = "NULL" if self._digest_in_index_order and people is None else "group_concat(seq)"
-                for i in range(0, len(people), 500) if people is not None else [None]:
-                    part = people[i:i + 500] if people is not None else []
+                parts = [people[i:i + 500] for i in range(0, len(people), 500)] if people is not None else [[]]
+                for part in parts:
                     where = f" AND person IN ({', '.join([self._mark] * len(part))})" if part else ""
                     sql = (self._DIGEST_SQLITE.format(seqs=seqs, people=where) if sqlite
                            else self._DIGEST_PG.format(people=where))

@@ -27,16 +27,23 @@ def _row(seq, fact_id, type_, fields, date=None, refers=None):
 days = st.integers(min_value=0, max_value=1600).map(lambda n: (DAY0 + dt.timedelta(days=n)).isoformat())
 
 
+def _register_people(draw, rows: list[dict], since) -> int:
+    """One to four people of unit u1 appended to `rows`, in duty since a day drawn from `since`;
+    returns how many."""
+    n_people = draw(st.integers(1, 4))
+    for i in range(n_people):
+        rows.append(_row(len(rows) + 1, f"person:p{i}", "person-registered",
+                         {"id": f"p{i}", "name": "p", "unit": "u1", "since": draw(since),
+                          "duties": [draw(st.sampled_from(["mandatory-verification", "type-evaluation", "other"]))]}))
+    return n_people
+
+
 @st.composite
 def corpora(draw):
     rows = [_row(1, "unit:u1", "unit-registered", {"id": "u1", "name": "u", "kind": "district-institute",
                                                    "jurisdiction": "shanghai", "lead_lab_since": draw(days)}),
             _row(2, "center:c1", "center-registered", {"id": "c1", "name": "c", "host": "u1"})]
-    n_people = draw(st.integers(1, 4))
-    for i in range(n_people):
-        rows.append(_row(len(rows) + 1, f"person:p{i}", "person-registered",
-                         {"id": f"p{i}", "name": "p", "unit": "u1", "since": draw(days),
-                          "duties": [draw(st.sampled_from(["mandatory-verification", "type-evaluation", "other"]))]}))
+    n_people = _register_people(draw, rows, days)
     seq = len(rows)
     for j in range(draw(st.integers(0, 25))):
         seq += 1
@@ -192,11 +199,7 @@ def training_corpora(draw):
     rows = [_row(1, "unit:u1", "unit-registered", {"id": "u1", "name": "u", "kind": "district-institute",
                                                    "jurisdiction": "shanghai"})]
     early = st.integers(min_value=0, max_value=500).map(lambda n: (DAY0 + dt.timedelta(days=n)).isoformat())
-    n_people = draw(st.integers(1, 4))
-    for i in range(n_people):
-        rows.append(_row(len(rows) + 1, f"person:p{i}", "person-registered",
-                         {"id": f"p{i}", "name": "p", "unit": "u1", "since": draw(early),
-                          "duties": [draw(st.sampled_from(["mandatory-verification", "type-evaluation", "other"]))]}))
+    n_people = _register_people(draw, rows, early)
     seq = len(rows)
     for _ in range(draw(st.integers(0, 40))):
         seq += 1
