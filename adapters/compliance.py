@@ -36,7 +36,7 @@ class ComplianceService:
 
     def check(self, as_of: dt.date, known_at: str | None = None, filters: Filters | None = None,
               lang: str = "zh", rows: "Snapshot | list[dict] | None" = None) -> list[Judgment]:
-        with paused_gc():
+        with paused_gc(keep=True):
             return self._check(as_of, known_at, filters, lang, rows)
 
     def _check(self, as_of: dt.date, known_at: str | None, filters: Filters | None, lang: str,
@@ -54,7 +54,7 @@ class ComplianceService:
 
     def replay(self, as_of: dt.date, known_at: str | None, lang: str = "zh") -> dict:
         """check as it would have been, with the events each judgment rests on (both times)."""
-        with paused_gc():
+        with paused_gc(keep=True):
             out, judgments = self.replay_stream(as_of, known_at, lang)
             out["judgments"] = list(judgments)
             return out
@@ -86,7 +86,7 @@ class ComplianceService:
             return e
 
         def each() -> Iterator[dict]:
-            with paused_gc():  # while the documents are built (resumed when the stream ends or is closed)
+            with paused_gc(keep=True):  # while the documents are built (resumed when the stream ends or is closed)
                 yield from documents()
 
         def documents() -> Iterator[dict]:

@@ -647,7 +647,7 @@ class RecordService:
         write lock and take their seqs under it, so seq order is commit order. Training records
         are held once something has needed all of them (a full snapshot, a replay)."""
         digest = digest and known_at is None and subjects is None
-        with self._cache_lock, paused_gc():
+        with self._cache_lock, paused_gc(keep=True):
             top = self._refresh(training=not digest and subjects is None)
             digests = None
             if digest:

@@ -221,6 +221,9 @@ class Store:
         if self.is_sqlite:
             self._sqlite_pragmas(self.engine)
         self.session = scoped_session(sessionmaker(bind=self.engine, autoflush=True))
+        # one factory for read sessions (a sessionmaker is a new Session class: made per read, each
+        # was a class and its reference cycles left for the collector)
+        self._reader = sessionmaker(bind=self.engine)
         # Several processes may open a new database at once: create its tables one at a time.
         guard = None
         if not self.is_sqlite:
@@ -350,7 +353,7 @@ class Store:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        session = sessionmaker(bind=self.engine)()
+        session = self._reader()
         try:
             yield session
         finally:

@@ -400,3 +400,33 @@ def test_a_sweep_reads_training_records_as_digests_and_judges_as_from_every_reco
     # (q1 and q3 have retracted records: they are read one by one when a snapshot is made)
     assert refused == {"q2", "q4"} and set(digests) == {"q1", "q3"} and digests["q3"] is kept["q3"]
     assert digests["q1"] is not kept["q1"] and digests["q1"].ids[-3:] == ["d15", "d5", "d6"]
+
+
+def test_the_read_side_leaves_no_reference_cycles_behind(store_url, make_app, write_facts):
+    """check, replay and re-judging one subject keep what they leave alive out of the collector's
+    walks (adapters.gcpause: `keep`); that is safe only because they make no reference cycles,
+    which only the collector could free."""
+    import datetime as dt
+    import gc
+
+    from adapters.compliance import Filters
+    app = make_app(store_url)
+    app.record.load(read_facts_file(write_facts(DIGESTS)))
+    day = dt.date(2024, 12, 31)
+    app.compliance.check(day)  # the first reads build the app's caches (kept, not garbage)
+    gc.unfreeze()
+    gc.collect()
+    try:
+        gc.set_debug(gc.DEBUG_SAVEALL)  # cycles found are kept in gc.garbage, for the message
+        for run in (lambda: app.compliance.check(day), lambda: app.compliance.replay(day, None),
+                    lambda: app.compliance.check(day, filters=Filters(subjects={"q1"})),
+                    lambda: app.compliance.check(day, known_at="2999-01-01")):
+            judged = run()
+            assert judged
+            del judged
+            assert gc.get_freeze_count() > 0
+            gc.unfreeze()
+            assert gc.collect() == 0, sorted({type(o).__name__ for o in gc.garbage})
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()

@@ -27,3 +27,33 @@ def test_a_collector_disabled_before_stays_disabled():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_keeping_pause_moves_what_it_leaves_alive_out_of_the_collectors_walks():
+    gc.unfreeze()
+    try:
+        with paused_gc(keep=True):
+            with paused_gc(keep=True):  # nested: the outermost pause keeps
+                kept = [[n] for n in range(1000)]
+            assert gc.get_freeze_count() == 0
+        assert gc.isenabled() and gc.get_freeze_count() >= 1000
+        assert all(not gc.is_finalized(x) for x in kept)  # (still alive, and freed normally below)
+        frozen = gc.get_freeze_count()
+        del kept
+        assert gc.get_freeze_count() <= frozen - 1000  # freed by reference counting, frozen or not
+    finally:
+        gc.unfreeze()
+
+
+def test_a_pause_that_does_not_keep_cancels_keeping_for_the_pauses_it_overlaps():
+    gc.unfreeze()
+    try:
+        with paused_gc():
+            made = [[n] for n in range(100)]
+        assert gc.get_freeze_count() == 0
+        with paused_gc(keep=True):
+            with paused_gc():  # e.g. a load in another thread, whose sessions make cycles
+                made = [[n] for n in range(100)]
+        assert gc.get_freeze_count() == 0 and made
+    finally:
+        gc.unfreeze()
