@@ -34,7 +34,7 @@ def explain(rule: RuleVersion, inst: Instance, status: str, lang: str) -> str:
                      status=STATUS_WORDS[lang][status])
     text = rule.explanation.get(lang) or rule.explanation["zh"]
     out = text.format_map(values)
-    if inst.detail.get(lang):
+    if inst.detail and inst.detail.get(lang):
         out += ("。" if lang == "zh" else ". ") + inst.detail[lang]
     sep = ";" if lang == "zh" else "; "
     return out + sep + values["status"]

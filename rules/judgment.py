@@ -60,7 +60,8 @@ class Instance:
     unit: str | None = None  # the unit answerable (a person's unit, a center's host …)
     facts: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
-    detail: dict[str, str] = field(default_factory=dict)  # computation in words, per language
+    # computation in words, per language; None when there is none (most instances: no dict each)
+    detail: dict[str, str] | None = None
 
     @property
     def key(self) -> str:

@@ -283,6 +283,19 @@ class FactView:
         unit = self.units.get(unit_id or "")
         return unit.get("jurisdiction") if unit else None
 
+    def people_in(self, jurisdiction: str) -> list[tuple[str, dict]]:
+        """(id, registration) of the people asked about whose unit is in `jurisdiction`, by id."""
+        units, wanted = self.units, self.wanted
+        out = []
+        for pid in sorted(self.people):
+            if wanted is not None and pid not in wanted:
+                continue
+            person = self.people[pid]
+            unit = units.get(person.get("unit") or "")
+            if unit and unit.get("jurisdiction") == jurisdiction:
+                out.append((pid, person))
+        return out
+
     def person_jurisdiction(self, person_id: str) -> str | None:
         return self.unit_jurisdiction(self.people[person_id].get("unit"))
 

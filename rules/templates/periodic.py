@@ -89,33 +89,41 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
     rule_id, jurisdiction = rule.id, rule.jurisdiction
     out: list[Instance] = []
     append = out.append
-    for pid in sorted(view.people):
-        if not view.wants(pid) or view.person_jurisdiction(pid) != rule.jurisdiction:
-            continue
+    binds_from = rule.binds_from
+    # (year, year text, its last day) of every year the rule binds in, up to the as-of year
+    years = []
+    for year in range(binds_from.year, last_year + 1):
+        due = _YEAR_ENDS.get(year) or _YEAR_ENDS.setdefault(year, dt.date(year, 12, 31))
+        if due >= binds_from:  # no year ending before the rule binds is owed (nor looked at)
+            years.append((year, _YEARS.get(year) or _YEARS.setdefault(year, str(year)), due))
+    # a person's jurisdiction is their unit's (an unknown unit's person is nobody's)
+    for pid, person in view.people_in(jurisdiction):
         intervals = view.statutory_intervals(pid, p["duties"])
         if not intervals:
             continue
-        person = view.people[pid]
         unit, name = person.get("unit"), person.get("name", pid)
         # The years owed and each one's threshold. A person registered without a start date is
         # bound from the rule's first owed year.
-        first = intervals[0].start.year if intervals[0].start != dt.date.min else rule.binds_from.year
-        # no year ending before the rule binds is owed (nor looked at)
-        first = max(first, rule.binds_from.year)
+        first = intervals[0].start.year if intervals[0].start != dt.date.min else binds_from.year
         owed: dict[str, list] = {}  # year text → [total, excluded, satisfied, used, threshold, due, year]
-        for year in range(first, last_year + 1):
-            due = _YEAR_ENDS.get(year) or _YEAR_ENDS.setdefault(year, dt.date(year, 12, 31))
-            if due < rule.binds_from:
+        only = intervals[0] if len(intervals) == 1 else None
+        for year, year_text, due in years:
+            if year < first:
                 continue
-            bound = [i for i in intervals if i.start <= due and (i.end is None or i.end >= due)]
-            if not bound:
-                continue
+            if only is not None:  # (most people: one interval)
+                if only.start > due or (only.end is not None and only.end < due):
+                    continue
+                start = only.start
+            else:
+                bound = [i for i in intervals if i.start <= due and (i.end is None or i.end >= due)]
+                if not bound:
+                    continue
+                start = bound[0].start
             threshold = base_threshold
-            start = bound[0].start
             if prorate and start.year == year:
                 days = (due - start).days + 1
                 threshold = math.ceil(threshold * days / (366 if year % 4 == 0 else 365) * 2) / 2
-            owed[_YEARS.get(year) or _YEARS.setdefault(year, str(year))] = [0.0, 0.0, None, [], threshold, due, year]
+            owed[year_text] = [0.0, 0.0, None, [], threshold, due, year]
         if not owed:
             continue
         # One pass over the person's records, in date order, adding each to its year.

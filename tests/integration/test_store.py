@@ -430,3 +430,22 @@ def test_the_read_side_leaves_no_reference_cycles_behind(store_url, make_app, wr
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
+
+
+def test_a_sweeps_two_reads_stop_at_the_same_seq(store_url, make_app, write_facts):
+    """A sweep reads the other facts and the digests on two connections (at once, on
+    PostgreSQL): both stop at the seq taken first, so a file committed in between is in neither."""
+    app = make_app(store_url)
+    app.record.load(read_facts_file(write_facts(DIGESTS)))
+    before = app.record._top()
+    app.record.load(read_facts_file(write_facts(
+        "units:\n  - {id: u10, name: 后来的单位, kind: institute}\n"
+        "events:\n  - {id: d20, type: training-recorded, date: 2024-01-05, person: q1, hours: 3, off_job: true}\n")))
+    fresh = make_app(store_url)
+    fresh.record._top = lambda: before  # as if the second file committed just after the seq was taken
+    snap = fresh.record.snapshot(digest=True)
+    assert "d20" not in snap.digests["q1"].ids and "u10" not in {r["subject"] for r in snap.rows}
+    assert snap.digests["q1"] == app.record._digests(before)[0]["q1"]
+    del fresh.record._top
+    snap = fresh.record.snapshot(digest=True)
+    assert "d20" in snap.digests["q1"].ids and "u10" in {r["subject"] for r in snap.rows}
