@@ -90,33 +90,36 @@ def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[Rul
     pairs = derive_instances(facts, as_of, rules, calendar, subjects)
     day = as_of.toordinal()
     keys = [f"{inst.rule}|{inst.subject}|{inst.period}|{inst.trigger or ''}" for _, inst in pairs]
-    cases = [Case(key, day, inst.due.toordinal(), inst.satisfied_on.toordinal() if inst.satisfied_on else 0,
-                  inst.late_possible)
+    new = tuple.__new__  # a Case made in C (the same tuple as Case(...))
+    cases = [new(Case, (key, day, inst.due.toordinal(), inst.satisfied_on.toordinal() if inst.satisfied_on else 0,
+                        inst.late_possible))
              for key, (_, inst) in zip(keys, pairs)]
     statuses = engine.judge_all(cases)
     del cases  # (memory: a national sweep has hundreds of thousands)
     if len(statuses) != len(pairs):  # two instances with one key, or an engine that lost some
         raise RuntimeError(f"engine {engine.name} judged {len(statuses)} of {len(pairs)} instances")
     iso: dict[dt.date, str] = {}  # due dates repeat (31 Dec …): one string each
-
-    def text(day: dt.date) -> str:
-        t = iso.get(day)
-        if t is None:
-            t = iso[day] = day.isoformat()
-        return t
     judgments = []
     append = judgments.append
     as_of_text = as_of.isoformat()
-    citations = {}  # one citation dict per rule version, shared by its judgments (read-only)
+    # each rule version's fields shared by its judgments (its citation dict is read-only)
+    of_rule = {id(rule): (rule.id, rule.version, rule.short_citation, rule.title) for rule in rules}
     for key, (rule, inst) in zip(keys, pairs):
-        citation = citations.get(id(rule))
-        if citation is None:
-            citation = citations[id(rule)] = rule.short_citation
+        rule_id, version, citation, title = of_rule[id(rule)]
+        due = iso.get(inst.due)
+        if due is None:
+            due = iso[inst.due] = inst.due.isoformat()
         satisfied = inst.satisfied_on
+        if satisfied is not None:
+            satisfied_text = iso.get(satisfied)
+            if satisfied_text is None:
+                satisfied_text = iso[satisfied] = satisfied.isoformat()
+        else:
+            satisfied_text = None
         # positional, in Judgment's field order (rule … values)
-        j = _Judged(rule.id, rule.version, inst.jurisdiction, inst.subject, inst.subject_kind, inst.period,
-                    inst.trigger, text(inst.due), statuses[key], text(satisfied) if satisfied else None,
-                    inst.provisional, citation, None, rule.title, inst.unit, inst.facts, as_of_text, None)
+        j = _Judged(rule_id, version, inst.jurisdiction, inst.subject, inst.subject_kind, inst.period,
+                    inst.trigger, due, statuses[key], satisfied_text, inst.provisional, citation, None, title,
+                    inst.unit, inst.facts, as_of_text, None)
         j._why = (rule, inst, lang)
         append(j)
     judgments.sort(key=lambda j: (j.rule, j.subject, j.due, j.period, j.trigger or ""))

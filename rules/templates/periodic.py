@@ -46,35 +46,46 @@ def _add_digest(digest: TrainingDigest, owed: dict[str, list], want: bool | None
     """The compact loop of `total_per_period` for a person's digest, year by year in C: the same
     totals, the same first day the total reaches the threshold, the same records counted.
 
-    The records are in (date, seq) order, so a year is a slice (found by bisection) and its
-    running totals are `accumulate` over whole quarter hours: exact, hence equal to adding the
-    hours one by one as floats."""
+    The records are in (date, seq) order, so a year is a slice (found by bisection); its total
+    is a sum over whole quarter hours (exact, hence equal to adding the hours one by one as
+    floats, and never decreasing: hours are not negative), and only a year whose total reaches
+    the threshold is searched for the record that reached it (`accumulate`)."""
     dates, ids, quarters, flags = digest
     n = len(dates)
     if n and dates[-1] > cut:  # records dated after the as-of date have not happened yet
         n = bisect_right(dates, cut)
+    if not n:
+        return
+    earliest, latest = dates[0][:4], dates[n - 1][:4]
     for year_text, acc in owed.items():
-        if len(year_text) != 4:  # (as `day[:4]` in the loop: no record's year matches it)
+        # (as `day[:4]` in the loop: no record's year matches a text of another length)
+        if year_text < earliest or year_text > latest or len(year_text) != 4:
             continue
         lo = bisect_left(dates, year_text, 0, n)
         hi = bisect_left(dates, year_text + "~", lo, n)  # "~" sorts after "-": every date of the year
         if lo == hi:
             continue
         q = quarters[lo:hi]
-        if want is None:
-            counted, used, days = q, ids[lo:hi], dates[lo:hi]
-        else:
+        sel = None
+        if want is not None:
             sel = flags[lo:hi] if want else flags[lo:hi].translate(_INVERT)
-            counted, used, days = list(compress(q, sel)), list(compress(ids[lo:hi], sel)), None
-        running = list(accumulate(counted))
-        total = running[-1] if running else 0
+            if 0 not in sel:  # every record of the year counts
+                sel = None
+        if sel is None:
+            counted, used = q, ids[lo:hi]
+            total = sum(q)
+            acc[1] = 0.0
+        else:
+            counted, used = list(compress(q, sel)), list(compress(ids[lo:hi], sel))
+            total = sum(counted)
+            acc[1] = (sum(q) - total) / 4
         acc[0] = total / 4
-        acc[1] = (sum(q) - total) / 4
         acc[3] = used
         # the first record that reaches the threshold: total/4 >= t exactly when total >= 4t (both exact)
-        i = bisect_left(running, acc[4] * 4)
-        if i < len(running):
-            acc[2] = days[i] if days is not None else next(islice(compress(dates[lo:hi], sel), i, None))
+        reach = acc[4] * 4
+        if counted and total >= reach:
+            i = bisect_left(list(accumulate(counted)), reach)
+            acc[2] = dates[lo + i] if sel is None else next(islice(compress(dates[lo:hi], sel), i, None))
 
 
 def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
