@@ -91,7 +91,7 @@ def cmd_check(app: App, args) -> int:
         # one judgment at a time (the same text as one json.dumps of the list), without the GC
         # walking the read model while hundreds of thousands of dicts are made
         from adapters.gcpause import paused_gc
-        with paused_gc():
+        with paused_gc(keep=True):
             _print_json_array(j.to_json() for j in judgments)
     else:
         print(f"metrolex check — as of end of {as_of} (Asia/Shanghai)"
@@ -186,7 +186,7 @@ def cmd_audit(app: App, args) -> int:
     if c == "replay":
         if args.json:
             from adapters.gcpause import paused_gc
-            with paused_gc():
+            with paused_gc(keep=True):  # (read side: see adapters.gcpause)
                 _, judgments = app.compliance.replay_stream(parse_day(args.as_of), parse_known_at(args.known_at),
                                                             lang=args.lang)
                 _print_json_array(judgments)

@@ -446,18 +446,31 @@ class RecordService:
         training records. Training records come from the narrow `training` table as plain tuples
         (see rules.view.TRAINING_FIELDS); everything else from `facts`, with its fields decoded.
         Returns the highest seq now known."""
+        if top is None:
+            top = self._top()
         with self.store.reading() as session:
-            conn = session.connection()
-            if top is None:
-                top = conn.exec_driver_sql("SELECT MAX(seq) FROM facts").scalar() or 0
-            dbapi = conn.connection.dbapi_connection
-            if top > self._last_seq:
-                self._read_rows(dbapi, top)
+            dbapi = session.connection().connection.dbapi_connection
+            between = (f"seq > {self._mark} AND seq <= {self._mark}", (self._training_seq, top))
             if (training or self._training_held) and top > self._training_seq:
-                fresh = self._read_training(dbapi, f"seq > {self._mark} AND seq <= {self._mark}",
-                                            (self._training_seq, top))
+                if top > self._last_seq and not self.store.is_sqlite:
+                    # PostgreSQL reads the training records on a second connection while this
+                    # one reads the other facts (the server's scan overlaps this process's work)
+                    with ThreadPoolExecutor(1, thread_name_prefix="metrolex-training") as pool:
+                        pending = pool.submit(self._read_training_apart, *between)
+                        self._read_rows(dbapi, top)
+                        fresh = pending.result()
+                else:
+                    if top > self._last_seq:
+                        self._read_rows(dbapi, top)
+                    fresh = self._read_training(dbapi, *between)
                 self._hold_training(fresh, top)
+            elif top > self._last_seq:
+                self._read_rows(dbapi, top)
         return top
+
+    def _read_training_apart(self, where: str, params: tuple) -> list[tuple]:
+        with self.store.reading() as session:
+            return self._read_training(session.connection().connection.dbapi_connection, where, params)
 
     @property
     def _mark(self) -> str:

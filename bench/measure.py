@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
+import inspect
 import json
 import os
 import platform
@@ -841,9 +842,11 @@ def _replay(app, as_of: dt.date) -> dict:
     if stream is None:
         return app.compliance.replay(as_of, None)
     # as `metrolex audit replay --json` runs it: the command pauses the GC around the whole
-    # replay (adapters/commands.py cmd_audit), not only around the judging and the documents
+    # replay (adapters/commands.py cmd_audit), not only around the judging and the documents,
+    # and keeps what is left alive out of the collector's walks (read side: adapters.gcpause)
     from adapters.gcpause import paused_gc
-    with paused_gc():
+    kept = {"keep": True} if "keep" in inspect.signature(paused_gc).parameters else {}
+    with paused_gc(**kept):
         head, judgments = stream(as_of, None)
         n, cited = 0, 0
         for j in judgments:

@@ -446,6 +446,16 @@ def test_a_sweeps_two_reads_stop_at_the_same_seq(store_url, make_app, write_fact
     snap = fresh.record.snapshot(digest=True)
     assert "d20" not in snap.digests["q1"].ids and "u10" not in {r["subject"] for r in snap.rows}
     assert snap.digests["q1"] == app.record._digests(before)[0]["q1"]
+    # so do a full snapshot's two reads (the training records on a second connection, on PostgreSQL)
+    from rules.view import T_ID
+    full = make_app(store_url)
+    full.record._top = lambda: before
+    snap = full.record.snapshot()
+    assert "d20" not in {t[T_ID] for t in snap.training} and "u10" not in {r["subject"] for r in snap.rows}
+    assert len(snap.training) == DIGESTS.count("training-recorded")
+    del full.record._top
+    snap = full.record.snapshot()
+    assert "d20" in {t[T_ID] for t in snap.training} and "u10" in {r["subject"] for r in snap.rows}
     del fresh.record._top
     snap = fresh.record.snapshot(digest=True)
     assert "d20" in snap.digests["q1"].ids and "u10" in {r["subject"] for r in snap.rows}
