@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 from eventsourcing.application import Application
 from eventsourcing.domain import _created_event_classes
 from eventsourcing.utils import get_topic
-from sqlalchemy import (BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text,
+from sqlalchemy import (BigInteger, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text,
                         create_engine, event, text)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
@@ -133,6 +133,21 @@ sweeps = Table(
     Column("ran_at", String(32), nullable=False),
     Column("issued", Integer, nullable=False),
     Column("by", String(200)),
+)
+
+# Read-model checkpoints: what a sweep reads from `facts` and `training` (the rows of every
+# fact but the training records, and each person's training digest) as of a seq, in one
+# marshalled body, so that a fresh process reads one row and then only the facts after it
+# (adapters.record: RecordService._restore, _write_checkpoint). Derived data, like `facts` and
+# `training`, which are never changed, so a checkpoint never goes stale, only behind; written
+# by a sweep once enough facts are new, and only the newest is kept (not part of the record:
+# the chain does not cover it).
+read_checkpoints = Table(
+    "read_checkpoints", metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False),
+    Column("format", String(64), nullable=False),
+    Column("written_at", String(32), nullable=False),
+    Column("body", LargeBinary, nullable=False),
 )
 
 EVENTS_TABLE = "record_events"
@@ -258,6 +273,10 @@ class Store:
         with self.engine.begin() as conn:  # a store made before the index was declared
             conn.execute(text("CREATE INDEX IF NOT EXISTS training_digest_idx "
                               "ON training (person, date, seq, off_job, hours, fact_id)"))
+            if not self.is_sqlite and conn.execute(text(  # checkpoints come compressed: not again (pglz)
+                    "SELECT attstorage FROM pg_attribute WHERE attrelid = 'read_checkpoints'::regclass "
+                    "AND attname = 'body'")).scalar() != "e":
+                conn.execute(text("ALTER TABLE read_checkpoints ALTER COLUMN body SET STORAGE EXTERNAL"))
 
     def _backfill_training(self) -> None:
         """A store written before the `training` table existed: fill it once from `facts`."""

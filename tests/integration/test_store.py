@@ -459,3 +459,126 @@ def test_a_sweeps_two_reads_stop_at_the_same_seq(store_url, make_app, write_fact
     del fresh.record._top
     snap = fresh.record.snapshot(digest=True)
     assert "d20" in snap.digests["q1"].ids and "u10" in {r["subject"] for r in snap.rows}
+
+
+LATER = """people:
+  - {id: q5, name: 戊, unit: u9, duties: [mandatory-verification], since: 2023-03-01}
+events:
+  - {id: e1, type: training-recorded, date: 2022-12-31, person: q1, hours: 3, off_job: true}
+  - {id: e2, type: training-recorded, date: 2024-01-05, person: q4, hours: 0.3, off_job: true}
+  - {id: e3, type: training-recorded, date: 2023-05-05, person: q5, hours: 16, off_job: true}
+  - {id: e4, type: event-retracted, date: 2024-06-01, retracts: d5}
+"""
+
+
+def _checkpoints(app) -> list[tuple]:
+    with app.store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text("SELECT seq, format FROM read_checkpoints ORDER BY seq"))]
+
+
+def _rows_read_from(app) -> list[int]:
+    """Spy: the seq after which each read of the facts table started."""
+    seen, read = [], app.record._read_rows
+
+    def spied(dbapi, top):
+        seen.append(app.record._last_seq)
+        return read(dbapi, top)
+    app.record._read_rows = spied
+    return seen
+
+
+def test_a_fresh_service_starts_from_the_newest_checkpoint_and_reads_only_later_facts(
+        store_url, make_app, write_facts):
+    """A sweep writes a read-model checkpoint (once enough facts are new); a fresh service reads
+    it and then only the facts recorded after it, and judges as if it had read everything."""
+    import datetime as dt
+
+    from adapters.compliance import Filters
+    app = make_app(store_url)
+    app.record.load(read_facts_file(write_facts(DIGESTS)))
+    top = app.record._top()
+    app.record.checkpoint_every = 10 ** 6
+    day = dt.date(2024, 12, 31)
+    app.compliance.check(day)
+    assert _checkpoints(app) == []  # not enough new facts to be worth one
+    app.record.checkpoint_every = 1
+    app.compliance.check(day)  # (no new fact since the last sweep: the same rows)
+    assert _checkpoints(app) == [(top, app.record._checkpoint_format)]
+
+    def everything(at):  # the judgments from every stored row, read afresh
+        full = make_app(store_url)
+        full.record._restore_tried = True  # (no checkpoint)
+        return [j.to_json() for j in full.compliance.check(at, rows=full.record.snapshot())]
+
+    fresh = make_app(store_url)
+    read = _rows_read_from(fresh)
+    assert [j.to_json() for j in fresh.compliance.check(day)] == everything(day)
+    assert read == [] and fresh.record._checkpoint_seq == top  # nothing read but the checkpoint
+
+    app.record.load(read_facts_file(write_facts(LATER)))
+    later = app.record._top()
+    for at in (day, dt.date(2023, 12, 31)):
+        fresh = make_app(store_url)
+        fresh.record.checkpoint_every = 10 ** 6
+        read = _rows_read_from(fresh)
+        assert [j.to_json() for j in fresh.compliance.check(at)] == everything(at)
+        assert read == [top]  # from the checkpoint on
+    # re-judging one person and a replay start from it too
+    fresh = make_app(store_url)
+    read = _rows_read_from(fresh)
+    one = [j.to_json() for j in fresh.compliance.check(day, filters=Filters(subjects={"q5"}))]
+    assert one == [j for j in everything(day) if j["subject"] == "q5"] and read == [top]
+    replayed = make_app(store_url).compliance.replay(day, None)
+    assert [{k: v for k, v in j.items() if k != "events"} for j in replayed["judgments"]] == everything(day)
+    # the next sweep of a service writes a newer one, and only the newest is kept
+    fresh = make_app(store_url)
+    fresh.record.checkpoint_every = 1
+    fresh.compliance.check(day)
+    assert _checkpoints(app) == [(later, app.record._checkpoint_format)]
+
+
+def test_a_checkpoint_of_another_format_or_unreadable_is_not_used(store_url, make_app, write_facts):
+    import datetime as dt
+    app = make_app(store_url)
+    app.record.load(read_facts_file(write_facts(DIGESTS)))
+    top, day = app.record._top(), dt.date(2024, 12, 31)
+    expected = [j.to_json() for j in app.compliance.check(day, rows=app.record.snapshot())]
+    for form, body in ((app.record._checkpoint_format + "-older", b"\x00"),
+                       (app.record._checkpoint_format, b"not marshalled")):
+        with app.store.engine.begin() as conn:
+            conn.execute(text("DELETE FROM read_checkpoints"))
+            conn.execute(text("INSERT INTO read_checkpoints VALUES (:s, :f, 'x', :b)"), {"s": top, "f": form, "b": body})
+        fresh = make_app(store_url)
+        fresh.record.checkpoint_every = 10 ** 6
+        read = _rows_read_from(fresh)
+        assert [j.to_json() for j in fresh.compliance.check(day)] == expected
+        assert read == [0]  # every row read from the store
+
+
+def test_a_sweep_does_not_wait_on_a_busy_store_to_write_its_checkpoint(store_url, make_app, write_facts):
+    """Another connection holds the lock a checkpoint needs: the sweep judges, logs that it did
+    not write one, and the next sweep writes it."""
+    import datetime as dt
+    import time
+    app = make_app(store_url)
+    app.record.load(read_facts_file(write_facts(DIGESTS)))
+    day = dt.date(2024, 12, 31)
+    expected = [j.to_json() for j in app.compliance.check(day, rows=app.record.snapshot())]
+    fresh = make_app(store_url)
+    fresh.record.checkpoint_every = 1
+    if app.store.is_sqlite:  # the database's write lock, held by another connection
+        import sqlite3
+        blocker = sqlite3.connect(app.store.engine.url.database, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+    else:
+        blocker = app.store.engine.connect()
+        blocker.exec_driver_sql("LOCK TABLE read_checkpoints IN SHARE MODE")  # reads, no writes
+    try:
+        t0 = time.monotonic()
+        assert [j.to_json() for j in fresh.compliance.check(day)] == expected
+        assert time.monotonic() - t0 < 10 and _checkpoints(app) == [] and fresh.record._checkpoint_seq == 0
+    finally:
+        blocker.rollback()
+        blocker.close()
+    fresh.compliance.check(day)
+    assert _checkpoints(app) == [(app.record._top(), app.record._checkpoint_format)]
