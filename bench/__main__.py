@@ -133,6 +133,8 @@ def _print_text(results: dict) -> None:
             show("load facts/s", f["load_events_per_s"], b.get("load_events_per_s"), f.get("load_ratio"))
         if "check_s" in f:
             show("check s (every obligation)", f["check_s"], f"{b.get('sweep_s')} s", f.get("sweep_ratio"))
+        if "check_first_s" in f:
+            show("check s (first after the load)", f["check_first_s"])
         if "check_warm_s" in f:
             show("check s (warm app)", f["check_warm_s"], None, f.get("sweep_ratio_warm"))
         if "durable_check_s" in f:
