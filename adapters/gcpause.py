@@ -12,8 +12,11 @@ outermost pause, every object the collector tracks is moved to its permanent gen
 once more (at the medium scale that first walk over ~360,000 objects took 0.1 s, paid by whatever
 allocated next). Frozen objects are still freed when their last reference goes; only reference
 cycles among them would wait for `gc.unfreeze()`. The read side makes none
-(tests/unit/test_gcpause.py checks a whole check, replay and re-judgment); loading does
-(SQLAlchemy's sessions), so it pauses without keeping.
+(tests/integration/test_store.py checks a whole check, replay and re-judgment); loading does
+(SQLAlchemy's sessions), so it pauses without keeping. But whatever else is alive when a keeping
+pause ends is frozen too (in a service: a request's leftovers not yet collected), so a
+long-running process hands it all back now and then (`release_kept`: the service does it after
+its daily sweep), and the collector walks it once.
 
 Process-wide and reentrant: the collector resumes when the outermost pause ends (threads
 included), and only if it was enabled when the first pause began; what is left alive is kept
@@ -52,3 +55,14 @@ def paused_gc(keep: bool = False) -> Iterator[None]:
                     gc.freeze()
                 if _resume:
                     gc.enable()
+
+
+def release_kept() -> int:
+    """Hand what keeping froze back to the collector and collect (a full walk): the reference
+    cycles among kept objects that have become garbage are freed. Not while a pause runs
+    (returns -1 then: the next call does it). Returns what the collector found unreachable."""
+    with _lock:
+        if _depth:
+            return -1
+        gc.unfreeze()
+    return gc.collect()

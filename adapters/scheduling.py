@@ -354,6 +354,9 @@ class SchedulerService:
             self.run_sweep(self._today(), by=f"scheduler:{reason}")
         except Exception:  # logged here; the next run (or the next wake-up) catches up
             self.log.exception("sweep.failed", reason=reason)
+        if reason == "daily":  # what checks kept out of the collector's walks, walked once a day
+            from adapters.gcpause import release_kept
+            self.log.info("gc.released", unreachable=release_kept())
 
     def _job_wakeup(self, day: str) -> None:
         if not self._still_leader():

@@ -57,3 +57,25 @@ def test_a_pause_that_does_not_keep_cancels_keeping_for_the_pauses_it_overlaps()
         assert gc.get_freeze_count() == 0 and made
     finally:
         gc.unfreeze()
+
+
+def test_releasing_what_was_kept_frees_the_cycles_among_it():
+    import weakref
+    from adapters.gcpause import release_kept
+
+    class Node:
+        pass
+    gc.unfreeze()
+    try:
+        with paused_gc(keep=True):
+            a, b = Node(), Node()
+            a.other, b.other = b, a  # a reference cycle: only the collector frees it
+        gone = weakref.ref(a)
+        del a, b
+        gc.collect()
+        assert gone() is not None  # kept: the collector does not walk it
+        with paused_gc():
+            assert release_kept() == -1  # not during a pause
+        assert release_kept() >= 2 and gone() is None and gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
