@@ -159,6 +159,7 @@ class FactView:
     _retracted: set = field(default_factory=set)
     _retracted_people: set[str] | None = None
     _digests: dict[str, TrainingDigest] | None = None
+    _duties_changed: set[str] | None = None
 
     @classmethod
     def build(cls, facts: "Snapshot | Iterable[dict]", as_of: dt.date) -> "FactView":
@@ -306,13 +307,16 @@ class FactView:
     def statutory_intervals(self, person_id: str, duties: Iterable[str] = STATUTORY) -> list[Interval]:
         """When the person held statutory duties; a change to other duties or an end is leaving."""
         person = self.people[person_id]
-        duties = set(duties)
+        if not isinstance(duties, frozenset):
+            duties = frozenset(duties)
+        holds = not duties.isdisjoint(person.get("duties", ()))
         since = person.get("since")
         start_day = _day(since) if since else dt.date.min
-        holds = not duties.isdisjoint(person.get("duties", ()))
-        by_subject = self.by_subject
-        if (("person-duties-changed", person_id) not in by_subject
-                and ("person-duties-ended", person_id) not in by_subject):
+        changed = self._duties_changed
+        if changed is None:  # the people whose duties changed or ended, found once
+            changed = self._duties_changed = {s for t, s in self.by_subject
+                                              if t in ("person-duties-changed", "person-duties-ended")}
+        if person_id not in changed:
             # no change of duties (most people): one interval from the start, or none
             return [Interval(start_day, None)] if holds and start_day <= self.as_of else []
         timeline: list[tuple[dt.date, bool]] = [(start_day, holds)]

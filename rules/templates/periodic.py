@@ -98,6 +98,7 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
     last_year = view.as_of.year
     cut = view.as_of.isoformat()
     rule_id, jurisdiction = rule.id, rule.jurisdiction
+    duties = frozenset(p["duties"])
     out: list[Instance] = []
     append = out.append
     binds_from = rule.binds_from
@@ -109,7 +110,7 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
             years.append((year, _YEARS.get(year) or _YEARS.setdefault(year, str(year)), due))
     # a person's jurisdiction is their unit's (an unknown unit's person is nobody's)
     for pid, person in view.people_in(jurisdiction):
-        intervals = view.statutory_intervals(pid, p["duties"])
+        intervals = view.statutory_intervals(pid, duties)
         if not intervals:
             continue
         unit, name = person.get("unit"), person.get("name", pid)
