@@ -579,6 +579,9 @@ class RecordService:
         self._grouped(fresh, self._training_by_person)
         self._training_seq = top
         self._training_held = True
+        # Holding every record, a service does not also hold everyone's digest (at full, both
+        # would be ~300 MB more than either): its sweeps judge from the records.
+        self._digest_cache = None
 
     def _training_of_people(self, people: Iterable[str], top: int) -> dict[str, list[tuple]]:
         """Some people's training records (through the index on person), grouped and ordered as
@@ -665,7 +668,7 @@ class RecordService:
     # -- read-model checkpoints ------------------------------------------------------------------
     # What a row and a digest hold, and how they are written: a body of another format is not
     # read (change this when either changes).
-    CHECKPOINT_FORMAT = f"rows9+digests4/marshal{marshal.version}"
+    CHECKPOINT_FORMAT = f"(rows9,digests4)/marshal{marshal.version}"
     checkpoint_every = 1000  # facts recorded since the newest checkpoint before a sweep writes one
 
     @property
@@ -675,10 +678,12 @@ class RecordService:
         # SQLite hands the bytes over as they are stored, so there compressing costs more than it saves
         return self.CHECKPOINT_FORMAT + ("" if self.store.is_sqlite else "+zlib1")
 
-    def _restore(self, top: int) -> None:
+    def _restore(self, top: int, digests: bool = False) -> None:
         """A fresh service starts from the newest read-model checkpoint at or below `top` (see
         adapters.store.read_checkpoints), if there is one it can read; then only the facts after
-        it are read. Tried once; a service that already holds rows never restores."""
+        it are read. Tried once; a service that already holds rows never restores. The digests
+        are read too only for a sweep (`digests`): a replay does not hold them (at full, 100,000
+        people's)."""
         if self._restore_tried:
             return
         self._restore_tried = True
@@ -697,10 +702,19 @@ class RecordService:
             return
         try:
             body = bytes(body) if self.store.is_sqlite else zlib.decompress(body)
-            rows, retracted, digests, refused = marshal.loads(body)
+            rows_part, digests_part = marshal.loads(body)  # two bodies: either is read alone
+            del body
+            rows, retracted = marshal.loads(rows_part)
+            del rows_part
             restored = [{"seq": r[0], "fact_id": r[1], "type": r[2], "date": r[3], "subject": r[4], "refers": r[5],
                          "fields": r[6], "jurisdiction": r[7], "recorded_at": r[8]} for r in rows]
-            held = {person: TrainingDigest(*d) for person, d in digests.items()}
+            del rows
+            held = None
+            if digests and self._digest_cache is None:
+                people, refused = marshal.loads(digests_part)
+                new = tuple.__new__
+                held = {person: new(TrainingDigest, d) for person, d in people.items()}
+            del digests_part
         except (ValueError, EOFError, TypeError, IndexError, KeyError, zlib.error) as exc:
             structlog.get_logger("metrolex.record").warning("checkpoint.unreadable", seq=seq, error=str(exc))
             return
@@ -713,7 +727,7 @@ class RecordService:
         self._rows = restored
         self._retracted_people = set(retracted)
         self._last_seq = self._checkpoint_seq = seq
-        if self._digest_cache is None:
+        if held is not None:
             self._digest_cache = (seq, held, set(refused))
 
     def _write_checkpoint(self, top: int) -> None:
@@ -726,8 +740,8 @@ class RecordService:
             return
         rows = [(r["seq"], r["fact_id"], r["type"], r["date"], r["subject"], r["refers"], r["fields"],
                  r["jurisdiction"], r["recorded_at"]) for r in self._rows]
-        body = marshal.dumps((rows, sorted(self._retracted_people), {p: tuple(d) for p, d in held[1].items()},
-                              sorted(held[2])))
+        body = marshal.dumps((marshal.dumps((rows, sorted(self._retracted_people))),
+                              marshal.dumps(({p: tuple(d) for p, d in held[1].items()}, sorted(held[2])))))
         del rows
         if not self.store.is_sqlite:
             body = zlib.compress(body, 1)
@@ -760,17 +774,18 @@ class RecordService:
 
         With `digest` (and neither of the others), most people's training records come as
         digests (rules.view.TrainingDigest) straight from the store, and only the others' one by
-        one: what judging the yearly totals needs, without a tuple per record.
+        one: what judging the yearly totals needs, without a tuple per record — unless this
+        service already holds every record (after a replay or a reminder sweep): then those.
 
         Kept in memory and brought up to date incrementally: writes serialize on the store's
         write lock and take their seqs under it, so seq order is commit order. Training records
         are held once something has needed all of them (a full snapshot, a replay)."""
-        digest = digest and known_at is None and subjects is None
+        digest = digest and known_at is None and subjects is None and not self._training_held
         with self._cache_lock, paused_gc(keep=True):
             digests = None
             if digest:
                 top = self._top()
-                self._restore(top)
+                self._restore(top, digests=True)
                 if self.store.is_sqlite:
                     self._refresh(training=False, top=top)
                     digests, refused = self._current_digests(top)

@@ -372,7 +372,7 @@ def test_a_sweep_reads_training_records_as_digests_and_judges_as_from_every_reco
     for person, digest in digests.items():
         assert digest == digest_of(full.by_person[person])
     assert digests["q1"].ids == ["d13", "d2", "d3", "d14", "d4", "d1", "d5", "d6"]
-    snap = app.record.snapshot(digest=True)
+    snap = make_app(store_url).record.snapshot(digest=True)  # (`app` holds every record now)
     assert set(snap.digests) == {"q1", "q4"} and set(snap.by_person) == {"q2", "q3"}  # q3: d10 retracted
     for day in (dt.date(2023, 12, 31), dt.date(2024, 3, 1), dt.date(2024, 12, 31)):
         fresh = make_app(store_url)  # a fresh app holds no training records: the sweep's digests
@@ -394,7 +394,8 @@ def test_a_sweep_reads_training_records_as_digests_and_judges_as_from_every_reco
         "  - {id: d16, type: training-recorded, date: 2024-01-05, person: q4, hours: 0.3, off_job: true}\n"
         "  - {id: d17, type: event-retracted, date: 2024-02-01, retracts: d5}\n")))
     again = [j.to_json() for j in fresh.compliance.check(day)]
-    assert again == [j.to_json() for j in fresh.compliance.check(day, rows=fresh.record.snapshot())]
+    every = make_app(store_url)  # (a full snapshot of `fresh` would make it let its digests go)
+    assert again == [j.to_json() for j in every.compliance.check(day, rows=every.record.snapshot())]
     assert again != swept
     top, digests, refused = fresh.record._digest_cache
     # (q1 and q3 have retracted records: they are read one by one when a snapshot is made)
@@ -528,8 +529,10 @@ def test_a_fresh_service_starts_from_the_newest_checkpoint_and_reads_only_later_
     read = _rows_read_from(fresh)
     one = [j.to_json() for j in fresh.compliance.check(day, filters=Filters(subjects={"q5"}))]
     assert one == [j for j in everything(day) if j["subject"] == "q5"] and read == [top]
-    replayed = make_app(store_url).compliance.replay(day, None)
+    replayer = make_app(store_url)
+    replayed = replayer.compliance.replay(day, None)
     assert [{k: v for k, v in j.items() if k != "events"} for j in replayed["judgments"]] == everything(day)
+    assert replayer.record._digest_cache is None  # (a replay reads every record: it holds no digests)
     # the next sweep of a service writes a newer one, and only the newest is kept
     fresh = make_app(store_url)
     fresh.record.checkpoint_every = 1
@@ -582,3 +585,22 @@ def test_a_sweep_does_not_wait_on_a_busy_store_to_write_its_checkpoint(store_url
         blocker.close()
     fresh.compliance.check(day)
     assert _checkpoints(app) == [(app.record._top(), app.record._checkpoint_format)]
+
+
+def test_a_service_holding_every_record_sweeps_from_them_and_lets_its_digests_go(store_url, make_app, write_facts):
+    """Memory: a service holds everyone's digests or every training record, not both (after a
+    replay or a reminder sweep it holds the records; its sweeps then judge from them)."""
+    import datetime as dt
+    app = make_app(store_url)
+    app.record.load(read_facts_file(write_facts(DIGESTS)))
+    day = dt.date(2024, 12, 31)
+    expected = [j.to_json() for j in app.compliance.check(day, rows=app.record.snapshot())]
+    service = make_app(store_url)
+    assert [j.to_json() for j in service.compliance.check(day)] == expected
+    assert service.record._digest_cache is not None and not service.record._training_held
+    service.compliance.replay(day, None)
+    assert service.record._digest_cache is None and service.record._training_held
+    app.record.load(read_facts_file(write_facts(LATER)))
+    expected = [j.to_json() for j in app.compliance.check(day, rows=app.record.snapshot())]
+    assert [j.to_json() for j in service.compliance.check(day)] == expected
+    assert service.record._digest_cache is None
