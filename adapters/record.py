@@ -751,11 +751,13 @@ class RecordService:
                 conn.exec_driver_sql("PRAGMA busy_timeout = 200" if self.store.is_sqlite
                                      else "SET LOCAL lock_timeout = '200ms'")
                 try:
+                    # older ones go, and one at this seq too: written by another version, or
+                    # unreadable, it would otherwise stand in the way of this one for good
+                    conn.execute(text("DELETE FROM read_checkpoints WHERE seq <= :seq"), {"seq": top})
                     conn.execute(text("INSERT INTO read_checkpoints (seq, format, written_at, body) "
                                       "VALUES (:seq, :format, :at, :body) ON CONFLICT (seq) DO NOTHING"),
                                  {"seq": top, "format": self._checkpoint_format,
                                   "at": format_instant(self.store.clock()), "body": body})
-                    conn.execute(text("DELETE FROM read_checkpoints WHERE seq < :seq"), {"seq": top})
                 finally:
                     if self.store.is_sqlite:
                         conn.exec_driver_sql("PRAGMA busy_timeout = 60000")

@@ -556,6 +556,14 @@ def test_a_checkpoint_of_another_format_or_unreadable_is_not_used(store_url, mak
         read = _rows_read_from(fresh)
         assert [j.to_json() for j in fresh.compliance.check(day)] == expected
         assert read == [0]  # every row read from the store
+    # the next sweep that writes one replaces it, also at the same seq, and it is used
+    fresh = make_app(store_url)
+    fresh.record.checkpoint_every = 1
+    assert [j.to_json() for j in fresh.compliance.check(day)] == expected
+    assert _checkpoints(app) == [(top, app.record._checkpoint_format)]
+    fresh = make_app(store_url)
+    read = _rows_read_from(fresh)
+    assert [j.to_json() for j in fresh.compliance.check(day)] == expected and read == []
 
 
 def test_a_sweep_does_not_wait_on_a_busy_store_to_write_its_checkpoint(store_url, make_app, write_facts):
