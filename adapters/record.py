@@ -504,6 +504,7 @@ class RecordService:
             # Rows come in batches (memory stays flat), and a batch's payloads are decoded
             # as one JSON array, so their keys are shared too.
             same = self._interned.setdefault
+            place = self._place
             retractions: list[str] = []
             while True:
                 batch = cur.fetchmany(5000)
@@ -519,10 +520,7 @@ class RecordService:
                     self._rows.append(item)
                     if type_ == "event-retracted":
                         retractions.append(refers)
-                    if type_ in self.SHARED_TYPES or not subject:
-                        self._shared.append(item)
-                    else:
-                        self._by_subject.setdefault(subject, []).append(item)
+                    place(item)
                 del batch, decoded
         finally:
             cur.close()
@@ -536,6 +534,13 @@ class RecordService:
         finally:
             cur.close()
         self._last_seq = top
+
+    def _place(self, item: dict) -> None:
+        """A row held by the subject it is about, or among the rows every subject's judging reads."""
+        if item["type"] in self.SHARED_TYPES or not item["subject"]:
+            self._shared.append(item)
+        else:
+            self._by_subject.setdefault(item["subject"], []).append(item)
 
     def _read_training(self, dbapi, where: str, params: tuple) -> list[tuple]:
         """Training records as compact tuples, in seq order."""
@@ -718,12 +723,8 @@ class RecordService:
         except (ValueError, EOFError, TypeError, IndexError, KeyError, zlib.error) as exc:
             structlog.get_logger("metrolex.record").warning("checkpoint.unreadable", seq=seq, error=str(exc))
             return
-        shared, by_subject = self._shared, self._by_subject
         for item in restored:
-            if item["type"] in self.SHARED_TYPES or not item["subject"]:
-                shared.append(item)
-            else:
-                by_subject.setdefault(item["subject"], []).append(item)
+            self._place(item)
         self._rows = restored
         self._retracted_people = set(retracted)
         self._last_seq = self._checkpoint_seq = seq

@@ -286,14 +286,13 @@ class FactView:
 
     def people_in(self, jurisdiction: str) -> list[tuple[str, dict]]:
         """(id, registration) of the people asked about whose unit is in `jurisdiction`, by id."""
-        units, wanted = self.units, self.wanted
+        wanted, of_unit = self.wanted, self.unit_jurisdiction
         out = []
         for pid in sorted(self.people):
             if wanted is not None and pid not in wanted:
                 continue
             person = self.people[pid]
-            unit = units.get(person.get("unit") or "")
-            if unit and unit.get("jurisdiction") == jurisdiction:
+            if of_unit(person.get("unit")) == jurisdiction:
                 out.append((pid, person))
         return out
 
