@@ -303,6 +303,15 @@ class FactView:
         return self.unit_jurisdiction(self.centers[center_id].get("host"))
 
     # -- subjects over time ------------------------------------------------------------------
+    def duties_changed(self) -> set[str]:
+        """The people some of whose duties changed or ended (found once per view): everyone else
+        holds the duties they were registered with, from their start date on."""
+        changed = self._duties_changed
+        if changed is None:
+            changed = self._duties_changed = {s for t, s in self.by_subject
+                                              if t in ("person-duties-changed", "person-duties-ended")}
+        return changed
+
     def statutory_intervals(self, person_id: str, duties: Iterable[str] = STATUTORY) -> list[Interval]:
         """When the person held statutory duties; a change to other duties or an end is leaving."""
         person = self.people[person_id]
@@ -311,11 +320,7 @@ class FactView:
         holds = not duties.isdisjoint(person.get("duties", ()))
         since = person.get("since")
         start_day = _day(since) if since else dt.date.min
-        changed = self._duties_changed
-        if changed is None:  # the people whose duties changed or ended, found once
-            changed = self._duties_changed = {s for t, s in self.by_subject
-                                              if t in ("person-duties-changed", "person-duties-ended")}
-        if person_id not in changed:
+        if person_id not in self.duties_changed():
             # no change of duties (most people): one interval from the start, or none
             return [Interval(start_day, None)] if holds and start_day <= self.as_of else []
         timeline: list[tuple[dt.date, bool]] = [(start_day, holds)]

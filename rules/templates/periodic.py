@@ -109,31 +109,44 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
         if due >= binds_from:  # no year ending before the rule binds is owed (nor looked at)
             years.append((year, _YEARS.get(year) or _YEARS.setdefault(year, str(year)), due))
     # a person's jurisdiction is their unit's (an unknown unit's person is nobody's)
+    changed, as_of, starts = view.duties_changed(), view.as_of, {}
     for pid, person in view.people_in(jurisdiction):
-        intervals = view.statutory_intervals(pid, duties)
-        if not intervals:
-            continue
+        if pid in changed:
+            intervals = view.statutory_intervals(pid, duties)
+            if not intervals:
+                continue
+            start, end = intervals[0].start, intervals[0].end
+            only = len(intervals) == 1
+        else:  # (most people) as statutory_intervals: one interval from their start, or none
+            if duties.isdisjoint(person.get("duties", ())):
+                continue
+            since = person.get("since")
+            start = starts.get(since)
+            if start is None:
+                start = starts[since] = _day(since) if since else dt.date.min
+            if start > as_of:
+                continue
+            end, only = None, True
         unit, name = person.get("unit"), person.get("name", pid)
         # The years owed and each one's threshold. A person registered without a start date is
         # bound from the rule's first owed year.
-        first = intervals[0].start.year if intervals[0].start != dt.date.min else binds_from.year
+        first = start.year if start != dt.date.min else binds_from.year
         owed: dict[str, list] = {}  # year text → [total, excluded, satisfied, used, threshold, due, year]
-        only = intervals[0] if len(intervals) == 1 else None
         for year, year_text, due in years:
             if year < first:
                 continue
-            if only is not None:  # (most people: one interval)
-                if only.start > due or (only.end is not None and only.end < due):
+            if only:  # (most people: one interval)
+                if start > due or (end is not None and end < due):
                     continue
-                start = only.start
+                bound_start = start
             else:
                 bound = [i for i in intervals if i.start <= due and (i.end is None or i.end >= due)]
                 if not bound:
                     continue
-                start = bound[0].start
+                bound_start = bound[0].start
             threshold = base_threshold
-            if prorate and start.year == year:
-                days = (due - start).days + 1
+            if prorate and bound_start.year == year:
+                days = (due - bound_start).days + 1
                 threshold = math.ceil(threshold * days / (366 if year % 4 == 0 else 365) * 2) / 2
             owed[year_text] = [0.0, 0.0, None, [], threshold, due, year]
         if not owed:

@@ -11,7 +11,7 @@ import operator
 
 from rules.catalogue import RuleVersion
 from rules.judgment import Instance
-from rules.units import expand
+from rules.units import expander
 from rules.view import FactView
 
 COMPARATORS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "=": operator.eq,
@@ -40,40 +40,53 @@ def milestone(rule: RuleVersion, view: FactView, calendar) -> list[Instance]:
     for lst in answers.values():
         lst.sort(key=lambda f: (f.date, f.seq))
     expanded: dict[str, list[str]] = {}
+    expand_name = expander(view.units, rule.jurisdiction)
 
     def units_of(names: list[str]) -> list[str]:
         out_units: list[str] = []
         for name in names:
             if name not in expanded:
-                expanded[name] = expand(name, view.units, rule.jurisdiction)
+                expanded[name] = expand_name(name)
             out_units.extend(expanded[name])
         return out_units
 
+    # What a task's milestones share (most tasks have several): its units, expanded once per task
+    # (the lists are read, never changed, by every judgment that cites them, like the task's own).
+    of_task: dict[tuple[str, int], tuple] = {}
+    jurisdiction, rule_id, binds_from = rule.jurisdiction, rule.id, rule.binds_from
     for m in milestones:
-        plan = view.plans.get(m.fields["plan"])
-        if plan is None or plan.get("jurisdiction") != rule.jurisdiction:
+        fields = m.fields
+        plan_key = fields["plan"]
+        plan = view.plans.get(plan_key)
+        if plan is None or plan.get("jurisdiction") != jurisdiction:
             continue
-        number = int(m.fields["task"])
-        task = tasks[m.fields["plan"]].get(number)
-        if task is None:
+        number = int(fields["task"])
+        shared = of_task.get((plan_key, number))
+        if shared is None:
+            task = tasks[plan_key].get(number)
+            if task is not None:
+                leads = units_of(task.get("leads", []))
+                supporting = units_of(task.get("supporting", []))
+                shared = (task, leads[0] if leads else (task.get("leads") or [None])[0],
+                          list(dict.fromkeys(leads[1:] + supporting)), f"{plan_key}/{number}")
+            of_task[(plan_key, number)] = shared
+        if shared is None:
             continue
-        due = dt.date.fromisoformat(m.fields["due"])
-        if due < rule.binds_from:
+        task, unit, copy_units, subject = shared
+        due = dt.date.fromisoformat(fields["due"])
+        if due < binds_from:
             continue
-        subject = f"{m.fields['plan']}/{number}"
-        leads = units_of(task.get("leads", []))
-        supporting = units_of(task.get("supporting", []))
-        done = next((f for f in answers.get((m.fields["plan"], number), ())
-                     if f.date >= m.date and (f.type != "task-progress-reported"
-                                              or f.fields.get("milestone") == m.fields["name"])), None)
+        name = fields["name"]
+        done = None
+        for f in answers.get((plan_key, number), ()):  # the first answer on or after the milestone
+            if f.date >= m.date and (f.type != "task-progress-reported" or f.fields.get("milestone") == name):
+                done = f
+                break
         out.append(Instance(
-            rule=rule.id, subject=subject, subject_kind="task", jurisdiction=rule.jurisdiction,
-            period=m.fields["name"], trigger=m.id, due=due, satisfied_on=done.date if done else None,
-            late_possible=True, unit=leads[0] if leads else (task.get("leads") or [None])[0],
-            facts=[m.id] + ([done.id] if done else []),
-            values={"title": task.get("title", ""), "milestone": m.fields["name"],
-                    "leads": task.get("leads", []), "supporting": task.get("supporting", []),
-                    "copy_units": list(dict.fromkeys(leads[1:] + supporting))},
+            rule_id, subject, "task", jurisdiction, name, due, done.date if done else None, True, m.id, False,
+            unit, [m.id, done.id] if done else [m.id],
+            {"title": task.get("title", ""), "milestone": name, "leads": task.get("leads", []),
+             "supporting": task.get("supporting", []), "copy_units": copy_units},
         ))
     return out
 

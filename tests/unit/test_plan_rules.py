@@ -8,7 +8,7 @@ from adapters.record import rows_in_memory
 from rules.calendar import WorkdayCalendar
 from rules.catalogue import Catalogue
 from rules.evaluate import evaluate
-from rules.units import expand
+from rules.units import collective_names, expand, expander
 
 CAT, CAL = Catalogue.bundled(), WorkdayCalendar.bundled()
 
@@ -35,6 +35,24 @@ def test_collective_names_expand_to_registered_units_by_kind():
     assert expand("市局计量处", units, "shanghai") == ["jlc"]
     assert expand("上海市计量协会", units, "shanghai") == []
     assert expand("各区市场监管局", units, "jiangsu") == []
+
+
+def test_the_indexed_expander_names_the_same_units_as_expand():
+    # every collective name, every registered name, unknown names; units of two jurisdictions,
+    # two units sharing a name, a kind under several collective names
+    units = {u["id"]: dict(u, jurisdiction="shanghai") for u in UNITS}
+    units["pd2"] = {"id": "pd2", "name": "浦东新区市场监管局", "kind": "district-bureau", "jurisdiction": "shanghai"}
+    units["js"] = {"id": "js", "name": "市局计量处", "kind": "regulator", "jurisdiction": "jiangsu"}
+    units["lab"] = {"id": "lab", "name": "上海市计量测试技术研究院", "kind": "lead-lab", "jurisdiction": "shanghai"}
+    names = list(collective_names()) + [u["name"] for u in units.values()] + ["无此单位", ""]
+    compared = 0
+    for jurisdiction in ("shanghai", "jiangsu", "zhejiang"):
+        expand_name = expander(units, jurisdiction)
+        for name in names:
+            assert expand_name(name) == expand(name, units, jurisdiction), (jurisdiction, name)
+            compared += bool(expand_name(name))
+    assert compared >= 5
+    assert expander(units, "shanghai")("浦东新区市场监管局") == ["pd", "pd2"]
 
 
 def test_a_task_milestone_reported_on_time_is_met_and_copies_the_supporting_units(tmp_path):
