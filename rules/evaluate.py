@@ -61,14 +61,14 @@ class _Judged(Judgment):
     """A judgment as `evaluate` makes it: its explanation is written when first read (most
     judgments of a sweep are counted or filtered, not read), and its values drop the name."""
 
-    __slots__ = ("_explanation", "_values", "_why")
+    __slots__ = ("_explanation", "_values", "_why", "_inst")
 
     @property
     def explanation(self) -> str:  # type: ignore[override]
         text = self._explanation
         if text is None:
-            rule, inst, lang = self._why
-            text = self._explanation = explain(rule, inst, self.status, lang)
+            rule, lang = self._why
+            text = self._explanation = explain(rule, self._inst, self.status, lang)
         return text
 
     @explanation.setter
@@ -79,7 +79,7 @@ class _Judged(Judgment):
     def values(self) -> dict:  # type: ignore[override]
         values = self._values
         if values is None:
-            values = self._values = {k: v for k, v in self._why[1].values.items() if k != "name"}
+            values = self._values = {k: v for k, v in self._inst.values.items() if k != "name"}
         return values
 
     @values.setter
@@ -93,11 +93,15 @@ def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[Rul
     engine = engine or ReferenceEngine()
     pairs = derive_instances(facts, as_of, rules, calendar, subjects)
     day = as_of.toordinal()
-    keys = [f"{inst.rule}|{inst.subject}|{inst.period}|{inst.trigger or ''}" for _, inst in pairs]
     new = tuple.__new__  # a Case made in C (the same tuple as Case(...))
-    cases = [new(Case, (key, day, inst.due.toordinal(), inst.satisfied_on.toordinal() if inst.satisfied_on else 0,
-                        inst.late_possible))
-             for key, (_, inst) in zip(keys, pairs)]
+    keys, cases = [], []
+    add_key, add_case = keys.append, cases.append
+    for _, inst in pairs:
+        key = f"{inst.rule}|{inst.subject}|{inst.period}|{inst.trigger or ''}"
+        add_key(key)
+        satisfied = inst.satisfied_on
+        add_case(new(Case, (key, day, inst.due.toordinal(), satisfied.toordinal() if satisfied else 0,
+                            inst.late_possible)))
     statuses = engine.judge_all(cases)
     del cases  # (memory: a national sweep has hundreds of thousands)
     if len(statuses) != len(pairs):  # two instances with one key, or an engine that lost some
@@ -107,9 +111,11 @@ def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[Rul
     append = judgments.append
     as_of_text = as_of.isoformat()
     # each rule version's fields shared by its judgments (its citation dict is read-only)
-    of_rule = {id(rule): (rule.id, rule.version, rule.short_citation, rule.title) for rule in rules}
+    last = None
     for key, (rule, inst) in zip(keys, pairs):
-        rule_id, version, citation, title = of_rule[id(rule)]
+        if rule is not last:  # (a rule's instances come together)
+            last, rule_id, version, citation, title = rule, rule.id, rule.version, rule.short_citation, rule.title
+            why = (rule, lang)
         due = iso.get(inst.due)
         if due is None:
             due = iso[inst.due] = inst.due.isoformat()
@@ -124,7 +130,7 @@ def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[Rul
         j = _Judged(rule_id, version, inst.jurisdiction, inst.subject, inst.subject_kind, inst.period,
                     inst.trigger, due, statuses[key], satisfied_text, inst.provisional, citation, None, title,
                     inst.unit, inst.facts, as_of_text, None)
-        j._why = (rule, inst, lang)
+        j._why, j._inst = why, inst
         append(j)
     order(judgments)
     return judgments

@@ -187,6 +187,7 @@ class FactView:
                     by_person[t[T_PERSON]] = [t]
                 else:
                     lst.append(t)
+        new = tuple.__new__  # an F made in C (the same tuple as F(...))
         for r in rows:
             t = r["type"]
             if t == TRAINING:
@@ -213,8 +214,8 @@ class FactView:
             f = r.get("_fact")
             if f is None or f.id != r["fact_id"] or f.seq != r["seq"]:
                 # Memoized on the row: a stored fact is the same F in every view (rows never change).
-                f = r["_fact"] = F(r["fact_id"], t, _day(date) if date else None, r["seq"], r["fields"],
-                                   r.get("jurisdiction"))
+                f = r["_fact"] = new(F, (r["fact_id"], t, _day(date) if date else None, r["seq"], r["fields"],
+                                         r.get("jurisdiction")))
             by_type[t].append(f)
             subject = r.get("subject")
             if subject:

@@ -109,7 +109,8 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
         if due >= binds_from:  # no year ending before the rule binds is owed (nor looked at)
             years.append((year, _YEARS.get(year) or _YEARS.setdefault(year, str(year)), due))
     # a person's jurisdiction is their unit's (an unknown unit's person is nobody's)
-    changed, as_of, starts = view.duties_changed(), view.as_of, {}
+    changed, as_of, starts, day_of = view.duties_changed(), view.as_of, {}, {}
+    new = tuple.__new__
     for pid, person in view.people_in(jurisdiction):
         if pid in changed:
             intervals = view.statutory_intervals(pid, duties)
@@ -183,8 +184,10 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
                 if acc[2] is None and acc[0] >= acc[4]:
                     acc[2] = day
         for period, (total, excluded, satisfied, used, threshold, due, year) in owed.items():
+            if satisfied is not None:  # (a day repeats across people: made once)
+                satisfied = day_of.get(satisfied) or day_of.setdefault(satisfied, _day(satisfied))
             append(Instance(
-                rule_id, pid, "person", jurisdiction, period, due, _day(satisfied) if satisfied else None, False,
+                rule_id, pid, "person", jurisdiction, period, due, satisfied, False,
                 None, False, unit, used,
                 {"total": int(total) if total.is_integer() else total,
                  "threshold": int(threshold) if threshold.is_integer() else threshold,
