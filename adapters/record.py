@@ -195,6 +195,8 @@ def _order(items: list[Located]) -> list[Located]:
     """Registrations first (units, centers, people, plans), then events; answers after what they
     answer; retractions last — so a file may list things in any order."""
     rank = {"unit-registered": 0, "center-registered": 1, "person-registered": 1, "plan-published": 1}
+    if len({loc.fact.type for loc in items}) == 1:  # (a register of training records …) already in order
+        return list(items)
 
     def key(item: tuple[int, Located]) -> tuple[int, int]:
         i, loc = item
@@ -360,6 +362,7 @@ class RecordService:
         recorded_at = session.info["recorded_at"]
         seq = self.store.next_seq(session)
         total = len(new)
+        last_agg, agg_text = None, ""
         for n, loc in enumerate(_order(new), start=1):
             fact = loc.fact
             try:
@@ -405,9 +408,11 @@ class RecordService:
             except KeyError as exc:  # pragma: no cover - guarded above; keeps the message clear
                 raise refuse(loc, f"cannot apply: missing {exc}") from None
             f = fact.fields
+            if agg_id is not last_agg:  # (a file's training records share one register)
+                last_agg, agg_text = agg_id, str(agg_id)
             rows.append((seq, fact.id, fact.type, f.get("date"), fact.subject,
                          f.get("refers_to") or f.get("retracts"), fact.payload, fact.content_hash,
-                         loc.jurisdiction, str(agg_id), recorded_at, actor, file))
+                         loc.jurisdiction, agg_text, recorded_at, actor, file))
             if fact.type == "training-recorded":
                 training_rows.append(training_table_row(seq, fact.id, f, loc.jurisdiction, recorded_at))
             seq += 1

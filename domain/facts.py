@@ -12,8 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from typing import Any, Callable
 
 from domain.person import DUTIES
 
@@ -94,6 +93,23 @@ ANSWERS = {"center-major-event-notified": "center-major-event",
            "rectification-completed": "rectification-ordered"}
 
 
+class _memo:
+    """functools.cached_property without its lock (Python 3.11 takes one per first read, which
+    loading pays for every fact): computed on first read, then held in the instance's dict,
+    where later reads find it without calling anything. A fact is immutable, so a race can only
+    compute the same value twice."""
+
+    def __init__(self, func: Callable) -> None:
+        self.func, self.name = func, func.__name__
+        self.__doc__ = func.__doc__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
 @dataclass(frozen=True)
 class Fact:
     """One statement of the record. `fields` holds everything but id and type, dates as ISO text."""
@@ -106,7 +122,7 @@ class Fact:
     def date(self) -> str | None:
         return self.fields.get("date")
 
-    @cached_property
+    @_memo
     def _encoded(self) -> tuple[str, str]:
         return payload_and_hash(self.type, self.fields)
 
@@ -123,7 +139,7 @@ class Fact:
         """(field, kind, id) for every field that names something in the record."""
         return self._references
 
-    @cached_property
+    @_memo
     def _references(self) -> list[tuple[str, str, str]]:
         fields = self.fields
         return [(name, kind, fields[name]) for name, kind in _reference_specs(self.type)
@@ -178,6 +194,13 @@ def payload_and_hash(fact_type: str, fields: dict[str, Any]) -> tuple[str, str]:
     """(canonical JSON of the fields, content hash) with one encoding where it can: in a flat
     mapping the only unescaped `"type":` is the top-level key the hash adds, so the payload is
     the hashed text without it. Equal to (canonical_json(fields), content_hash(...)) always."""
+    top = max(fields) if fields and "type" not in fields else None
+    if type(top) is str and top < "type":
+        # (most facts: training records, …) every key sorts before "type", which the hashed
+        # text therefore adds last: one encoding, of the payload
+        payload = _CANONICAL.encode(fields)
+        hashed = payload[:-1] + ',"type":' + _CANONICAL.encode(fact_type) + "}"
+        return payload, hashlib.sha256(hashed.encode()).hexdigest()
     hashed = canonical_json({"type": fact_type, **fields})
     digest = hashlib.sha256(hashed.encode()).hexdigest()
     if _flat(fields):
@@ -312,6 +335,9 @@ def parse_registration(section: str, raw: dict, jurisdiction: str) -> Fact:
     return Fact(id=f"{fact_type.split('-')[0]}:{fields['id']}", type=fact_type, fields=fields)
 
 
+_EVENT_SPECS: dict[str, dict[str, Spec]] = {}  # an event type's fields, the common ones first
+
+
 def parse_event(raw: dict) -> tuple[str | None, str, dict[str, Any]]:
     """An event entry → (given id or None, type, fields). The caller derives missing ids."""
     if not isinstance(raw, dict):
@@ -321,7 +347,7 @@ def parse_event(raw: dict) -> tuple[str | None, str, dict[str, Any]]:
         raise FieldError("type", "missing (every event has a type)")
     if fact_type not in EVENT_TYPES:
         raise FieldError("type", f"unknown event type {fact_type!r}")
-    specs = {**COMMON, **EVENT_TYPES[fact_type]}
+    specs = _EVENT_SPECS.get(fact_type) or _EVENT_SPECS.setdefault(fact_type, {**COMMON, **EVENT_TYPES[fact_type]})
     fields = _check_fields(raw, specs, f"a {fact_type} event")
     given_id = fields.pop("id", None)
     fields.pop("type")
