@@ -191,9 +191,11 @@ def _flat(fields: dict[str, Any]) -> bool:
 
 
 def payload_and_hash(fact_type: str, fields: dict[str, Any]) -> tuple[str, str]:
-    """(canonical JSON of the fields, content hash) with one encoding where it can: in a flat
-    mapping the only unescaped `"type":` is the top-level key the hash adds, so the payload is
-    the hashed text without it. Equal to (canonical_json(fields), content_hash(...)) always."""
+    """(canonical JSON of the fields, content hash) with one encoding where it can: when every
+    key sorts before "type", the hashed text is the payload with `"type":…` added last; else, in
+    a flat mapping the only unescaped `"type":` is the top-level key the hash adds, so the payload
+    is the hashed text without it. Equal to (canonical_json(fields), content_hash(...)) always
+    (tests/unit/test_facts_vocabulary.py)."""
     top = max(fields) if fields and "type" not in fields else None
     if type(top) is str and top < "type":
         # (most facts: training records, …) every key sorts before "type", which the hashed

@@ -110,7 +110,6 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
             years.append((year, _YEARS.get(year) or _YEARS.setdefault(year, str(year)), due))
     # a person's jurisdiction is their unit's (an unknown unit's person is nobody's)
     changed, as_of, starts, day_of = view.duties_changed(), view.as_of, {}, {}
-    new = tuple.__new__
     for pid, person in view.people_in(jurisdiction):
         if pid in changed:
             intervals = view.statutory_intervals(pid, duties)
