@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable
 from importlib import resources
+from typing import Callable
 
 
 @lru_cache(maxsize=1)
@@ -40,10 +40,4 @@ def expander(units: dict[str, dict], jurisdiction: str) -> Callable[[str], list[
 def expand(name: str, units: dict[str, dict], jurisdiction: str) -> list[str]:
     """Unit ids for a name as the document writes it: an exact registered name first, else the
     kinds a collective name denotes; [] when nothing registered matches (the name is kept)."""
-    exact = sorted(uid for uid, u in units.items() if u.get("name") == name and u.get("jurisdiction") == jurisdiction)
-    if exact:
-        return exact
-    kinds = collective_names().get(name)
-    if not kinds:
-        return []
-    return sorted(uid for uid, u in units.items() if u.get("kind") in kinds and u.get("jurisdiction") == jurisdiction)
+    return expander(units, jurisdiction)(name)

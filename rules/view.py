@@ -117,6 +117,12 @@ def _day(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
+def _start_of(person: dict) -> dt.date:
+    """The day a person's registration says they started (dt.date.min when it does not say)."""
+    since = person.get("since")
+    return _day(since) if since else dt.date.min
+
+
 def _by_date_seq(f: "F") -> tuple:
     return (f.date or dt.date.min, f.seq)
 
@@ -304,6 +310,15 @@ class FactView:
         return self.unit_jurisdiction(self.centers[center_id].get("host"))
 
     # -- subjects over time ------------------------------------------------------------------
+    def registered_start(self, person: dict, duties: frozenset[str]) -> dt.date | None:
+        """For a person none of whose duties changed or ended (not in `duties_changed`): the day
+        they began holding some of `duties` (dt.date.min when registered without a start), or
+        None when they hold none of them or begin after the as-of date."""
+        if duties.isdisjoint(person.get("duties", ())):
+            return None
+        start = _start_of(person)
+        return start if start <= self.as_of else None
+
     def duties_changed(self) -> set[str]:
         """The people some of whose duties changed or ended (found once per view): everyone else
         holds the duties they were registered with, from their start date on."""
@@ -318,13 +333,12 @@ class FactView:
         person = self.people[person_id]
         if not isinstance(duties, frozenset):
             duties = frozenset(duties)
-        holds = not duties.isdisjoint(person.get("duties", ()))
-        since = person.get("since")
-        start_day = _day(since) if since else dt.date.min
         if person_id not in self.duties_changed():
             # no change of duties (most people): one interval from the start, or none
-            return [Interval(start_day, None)] if holds and start_day <= self.as_of else []
-        timeline: list[tuple[dt.date, bool]] = [(start_day, holds)]
+            start = self.registered_start(person, duties)
+            return [Interval(start, None)] if start is not None else []
+        holds = not duties.isdisjoint(person.get("duties", ()))
+        timeline: list[tuple[dt.date, bool]] = [(_start_of(person), holds)]
         changes = self.of("person-duties-changed", person_id) + self.of("person-duties-ended", person_id)
         changes.sort(key=lambda f: (f.date, f.seq))
         for f in changes:

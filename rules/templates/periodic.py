@@ -109,7 +109,7 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
         if due >= binds_from:  # no year ending before the rule binds is owed (nor looked at)
             years.append((year, _YEARS.get(year) or _YEARS.setdefault(year, str(year)), due))
     # a person's jurisdiction is their unit's (an unknown unit's person is nobody's)
-    changed, as_of, starts, day_of = view.duties_changed(), view.as_of, {}, {}
+    changed = view.duties_changed()
     for pid, person in view.people_in(jurisdiction):
         if pid in changed:
             intervals = view.statutory_intervals(pid, duties)
@@ -117,14 +117,9 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
                 continue
             start, end = intervals[0].start, intervals[0].end
             only = len(intervals) == 1
-        else:  # (most people) as statutory_intervals: one interval from their start, or none
-            if duties.isdisjoint(person.get("duties", ())):
-                continue
-            since = person.get("since")
-            start = starts.get(since)
+        else:  # (most people) one interval from their start, read without building it
+            start = view.registered_start(person, duties)
             if start is None:
-                start = starts[since] = _day(since) if since else dt.date.min
-            if start > as_of:
                 continue
             end, only = None, True
         unit, name = person.get("unit"), person.get("name", pid)
@@ -183,10 +178,8 @@ def total_per_period(rule: RuleVersion, view: FactView, calendar) -> list[Instan
                 if acc[2] is None and acc[0] >= acc[4]:
                     acc[2] = day
         for period, (total, excluded, satisfied, used, threshold, due, year) in owed.items():
-            if satisfied is not None:  # (a day repeats across people: made once)
-                satisfied = day_of.get(satisfied) or day_of.setdefault(satisfied, _day(satisfied))
             append(Instance(
-                rule_id, pid, "person", jurisdiction, period, due, satisfied, False,
+                rule_id, pid, "person", jurisdiction, period, due, _day(satisfied) if satisfied else None, False,
                 None, False, unit, used,
                 {"total": int(total) if total.is_integer() else total,
                  "threshold": int(threshold) if threshold.is_integer() else threshold,

@@ -37,22 +37,37 @@ def test_collective_names_expand_to_registered_units_by_kind():
     assert expand("各区市场监管局", units, "jiangsu") == []
 
 
-def test_the_indexed_expander_names_the_same_units_as_expand():
+def _scan(name, units, jurisdiction):
+    """What a name denotes, by scanning every unit: the specification the index must meet."""
+    exact = sorted(uid for uid, u in units.items() if u.get("name") == name and u.get("jurisdiction") == jurisdiction)
+    if exact:
+        return exact
+    kinds = collective_names().get(name) or ()
+    return sorted(uid for uid, u in units.items() if u.get("kind") in kinds and u.get("jurisdiction") == jurisdiction)
+
+
+def test_the_indexed_expander_names_the_same_units_as_a_scan_of_every_unit():
     # every collective name, every registered name, unknown names; units of two jurisdictions,
-    # two units sharing a name, a kind under several collective names
+    # two units sharing a name, a kind under several collective names (expand uses the index)
     units = {u["id"]: dict(u, jurisdiction="shanghai") for u in UNITS}
     units["pd2"] = {"id": "pd2", "name": "浦东新区市场监管局", "kind": "district-bureau", "jurisdiction": "shanghai"}
     units["js"] = {"id": "js", "name": "市局计量处", "kind": "regulator", "jurisdiction": "jiangsu"}
     units["lab"] = {"id": "lab", "name": "上海市计量测试技术研究院", "kind": "lead-lab", "jurisdiction": "shanghai"}
+    # one collective name over two kinds, whose ids interleave
+    units["a-di"] = {"id": "a-di", "name": "区所甲", "kind": "district-institute", "jurisdiction": "shanghai"}
+    units["b-in"] = {"id": "b-in", "name": "市院", "kind": "institute", "jurisdiction": "shanghai"}
+    units["c-di"] = {"id": "c-di", "name": "区所乙", "kind": "district-institute", "jurisdiction": "shanghai"}
     names = list(collective_names()) + [u["name"] for u in units.values()] + ["无此单位", ""]
     compared = 0
     for jurisdiction in ("shanghai", "jiangsu", "zhejiang"):
         expand_name = expander(units, jurisdiction)
         for name in names:
-            assert expand_name(name) == expand(name, units, jurisdiction), (jurisdiction, name)
+            assert expand_name(name) == _scan(name, units, jurisdiction) == expand(name, units, jurisdiction), \
+                (jurisdiction, name)
             compared += bool(expand_name(name))
     assert compared >= 5
     assert expander(units, "shanghai")("浦东新区市场监管局") == ["pd", "pd2"]
+    assert expander(units, "shanghai")("各法定计量技术机构") == ["a-di", "b-in", "c-di"]
 
 
 def test_a_task_milestone_reported_on_time_is_met_and_copies_the_supporting_units(tmp_path):
