@@ -687,7 +687,7 @@ def run_backend(backend: str, workload: Workload, workdir: Path, *, pg_url: str 
             fig["sweep_ratio_warm"] = round(fig["check_warm_s"] / sweep_s, 1)
             extra["sweep_ratio_in_process"] = round(extra["check_in_process_s"] / sweep_s, 1)
             say(f"check: {extra['judgments']:,} judgments in {check_s:.2f}s cold (fresh processes; in this "
-                f"process: {', '.join(f'{t:.2f}' for t in runs)}), {fig['check_warm_s']:.2f}s warm; "
+                f"process: {_runs_text(runs)}), {fig['check_warm_s']:.2f}s warm; "
                 f"GROUP BY baseline {sweep_s * 1000:.1f} ms ({sweep_rows:,} person-years short); "
                 f"sweep_ratio {fig['sweep_ratio']:,.1f} (warm {fig['sweep_ratio_warm']:,.1f}, "
                 f"in this process {extra['sweep_ratio_in_process']:,.1f})")
@@ -768,7 +768,7 @@ def run_backend(backend: str, workload: Workload, workdir: Path, *, pg_url: str 
             fig["replay_ratio"] = round(fig["replay_events_per_s"] / base["read_events_per_s"], 4)
             extra["replay_ratio_in_process"] = round(n_facts / extra["replay_in_process_s"] / base["read_events_per_s"], 4)
             say(f"replay: {n_facts:,} facts in {replay_s:.2f}s cold (fresh processes; in this process: "
-                f"{', '.join(f'{t:.2f}' for t in runs)}); "
+                f"{_runs_text(runs)}); "
                 f"raw read of the facts table {read_rows:,} rows "
                 f"in {read_s:.3f}s; replay_ratio {fig['replay_ratio']:.4f} (record_events: {ev_rows:,} rows in "
                 f"{ev_s:.3f}s)")
