@@ -110,13 +110,19 @@ class _memo:
         return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Fact:
     """One statement of the record. `fields` holds everything but id and type, dates as ISO text."""
 
     id: str
     type: str
     fields: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, id: str, type: str, fields: dict[str, Any] | None = None) -> None:
+        # what the frozen dataclass's own __init__ does, without its object.__setattr__ per
+        # field (a load makes one Fact per record)
+        held = self.__dict__
+        held["id"], held["type"], held["fields"] = id, type, {} if fields is None else fields
 
     @property
     def date(self) -> str | None:
@@ -175,8 +181,42 @@ def _registration_key(fact_type: str) -> str:
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+class _Canonical:
+    """`_CANONICAL.encode` without its per-call setup (JSONEncoder builds its C encoder anew
+    for every call): one C encoder, made with the same settings, kept until a call fails (its
+    circular-reference markers may then hold stale entries). Where the C encoder is missing,
+    the JSONEncoder itself. Equal to `_CANONICAL.encode` (tests/unit/test_facts_vocabulary.py)."""
+
+    def __init__(self) -> None:
+        self._encoder = self._make()
+
+    @staticmethod
+    def _make() -> Callable[[Any, int], Any] | None:
+        make = getattr(json.encoder, "c_make_encoder", None)
+        if make is None:  # pragma: no cover - CPython has it
+            return None
+        c = _CANONICAL
+        return make({}, c.default, json.encoder.encode_basestring, c.indent, c.key_separator,
+                    c.item_separator, c.sort_keys, c.skipkeys, c.allow_nan)
+
+    def __call__(self, value: Any) -> str:
+        if type(value) is str:  # (what JSONEncoder.encode does for a str)
+            return json.encoder.encode_basestring(value)
+        encoder = self._encoder
+        if encoder is None:  # pragma: no cover
+            return _CANONICAL.encode(value)
+        try:
+            return "".join(encoder(value, 0))
+        except BaseException:
+            self._encoder = self._make()
+            raise
+
+
+_canonical = _Canonical()
+
+
 def canonical_json(value: Any) -> str:
-    return _CANONICAL.encode(value)
+    return _canonical(value)
 
 
 def content_hash(fact_type: str, fields: dict[str, Any]) -> str:
@@ -190,6 +230,16 @@ def _flat(fields: dict[str, Any]) -> bool:
     return True
 
 
+_TYPE_ITEMS: dict[str, str] = {}
+
+
+def _type_item(fact_type: str) -> str:
+    item = ',"type":' + _canonical(fact_type) + "}"
+    if len(_TYPE_ITEMS) < 1000:  # (types are few; a bad file's unknown types are refused before)
+        _TYPE_ITEMS[fact_type] = item
+    return item
+
+
 def payload_and_hash(fact_type: str, fields: dict[str, Any]) -> tuple[str, str]:
     """(canonical JSON of the fields, content hash) with one encoding where it can: when every
     key sorts before "type", the hashed text is the payload with `"type":…` added last; else, in
@@ -200,13 +250,13 @@ def payload_and_hash(fact_type: str, fields: dict[str, Any]) -> tuple[str, str]:
     if type(top) is str and top < "type":
         # (most facts: training records, …) every key sorts before "type", which the hashed
         # text therefore adds last: one encoding, of the payload
-        payload = _CANONICAL.encode(fields)
-        hashed = payload[:-1] + ',"type":' + _CANONICAL.encode(fact_type) + "}"
+        payload = _canonical(fields)
+        hashed = payload[:-1] + (_TYPE_ITEMS.get(fact_type) or _type_item(fact_type))
         return payload, hashlib.sha256(hashed.encode()).hexdigest()
     hashed = canonical_json({"type": fact_type, **fields})
     digest = hashlib.sha256(hashed.encode()).hexdigest()
     if _flat(fields):
-        item = '"type":' + _CANONICAL.encode(fact_type)
+        item = '"type":' + _canonical(fact_type)
         if hashed == "{" + item + "}":
             return "{}", digest
         for before, after in (("{" + item + ",", "{"), ("," + item + ",", ","), ("," + item + "}", "}")):
@@ -308,18 +358,58 @@ def _coerce(name: str, spec: Spec, value: Any) -> Any:
     return str(value).strip()
 
 
+_PLANS: dict[int, tuple[dict[str, Spec], tuple]] = {}  # id(specs) → (specs, its fields as a plan)
+
+
+def _plan(specs: dict[str, Spec]) -> tuple:
+    """(name, required, kind, spec) per field, with the kinds whose common values `_check_fields`
+    accepts inline (text and references as text, bool, date, hours): made once per specs."""
+    held = _PLANS.get(id(specs))
+    if held is None or held[0] is not specs:
+        kinds = {k: ("text" if k in _TEXT_KINDS else k) for k in {s.kind for s in specs.values()}}
+        held = _PLANS[id(specs)] = (specs, tuple((n, s.required, kinds[s.kind], s) for n, s in specs.items()))
+    return held[1]
+
+
 def _check_fields(raw: dict, specs: dict[str, Spec], what: str) -> dict[str, Any]:
+    """The fields of one record, checked and normalized. The most common values (non-blank text,
+    a bool, a valid date, whole class hours) are accepted inline; everything else goes through
+    `_coerce`, which gives the same value or says what is wrong."""
     if not isinstance(raw, dict):
         raise FieldError(None, f"expected a mapping for {what}, got {type(raw).__name__}")
-    unknown = [k for k in raw if k not in specs]
-    if unknown:
+    if not specs.keys() >= raw.keys():
+        unknown = [k for k in raw if k not in specs]
         raise FieldError(str(unknown[0]), f"unknown key for {what} (allowed: {', '.join(specs)})")
     out: dict[str, Any] = {}
-    for name, spec in specs.items():
-        value = raw.get(name)
+    get = raw.get
+    for name, required, kind, spec in _plan(specs):
+        value = get(name)
         if value is None:
-            if spec.required:
+            if required:
                 raise FieldError(name, f"missing (required for {what})")
+            continue
+        vt = type(value)
+        if vt is str:
+            if kind == "text":
+                text = value.strip()
+                if text:
+                    out[name] = text
+                    continue
+            elif kind == "date" and len(value) == 10 and _DATE.match(value):
+                try:
+                    year = dt.date.fromisoformat(value).year
+                except ValueError:
+                    pass  # _coerce says why
+                else:
+                    if YEARS[0] <= year <= YEARS[1]:
+                        out[name] = value
+                        continue
+        elif vt is bool:
+            if kind == "bool":
+                out[name] = value
+                continue
+        elif vt is int and kind == "hours" and 0 <= value <= (MAX_CLASS_HOURS if name == "hours" else MAX_QUANTITY):
+            out[name] = value
             continue
         out[name] = _coerce(name, spec, value)
     return out

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from adapters.facts_file import FileError, read_facts_file
 from adapters.record import facts_of
-from domain.facts import FieldError, derive_event_id, parse_event, parse_registration
+from domain.facts import EVENT_TYPES, FieldError, derive_event_id, parse_event, parse_registration
 
 
 def test_an_event_with_all_fields_becomes_a_fact():
@@ -157,3 +157,65 @@ def test_the_payload_and_the_content_hash_are_those_of_the_canonical_encodings(f
     # it returns must be exactly the two canonical encodings, or every stored hash would change
     from domain.facts import canonical_json, content_hash, payload_and_hash
     assert payload_and_hash(fact_type, fields) == (canonical_json(fields), content_hash(fact_type, fields))
+
+
+_REFERENCE_JSON = __import__("json").JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_VALUES, st.floats(allow_nan=False), st.text(max_size=8)))
+def test_canonical_json_is_the_library_encoders_text(value):
+    # canonical_json keeps one C encoder instead of a JSONEncoder call's setup: same text always
+    from domain.facts import canonical_json
+    assert canonical_json(value) == _REFERENCE_JSON.encode(value)
+
+
+def test_canonical_json_after_a_failed_encoding_is_still_the_library_encoders_text():
+    # a failure part-way leaves the encoder's circular-reference marks on the containers it was
+    # in: the same containers, once fixed, must still encode (a fresh encoder is made)
+    from domain.facts import canonical_json
+    loop: list = [1]
+    loop.append({"again": loop})
+    with pytest.raises(ValueError):
+        canonical_json(loop)
+    loop[1].pop("again")
+    assert canonical_json(loop) == _REFERENCE_JSON.encode(loop) == '[1,{}]'
+    record = {"who": "p-1", "when": object()}
+    with pytest.raises(TypeError):
+        canonical_json([record])
+    record["when"] = "2024-01-05"
+    assert canonical_json({"r": record}) == _REFERENCE_JSON.encode({"r": record})
+    assert canonical_json({"n": float("nan")}) == _REFERENCE_JSON.encode({"n": float("nan")}) == '{"n":NaN}'
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(sorted(EVENT_TYPES)),
+       st.dictionaries(st.sampled_from(["date", "person", "hours", "off_job", "course", "note", "center", "unit",
+                                        "task", "plan", "year", "deadline", "due", "construction_years", "value",
+                                        "indicator", "refers_to"]),
+                       st.one_of(st.none(), st.booleans(), st.integers(-5, 10**16), st.floats(allow_nan=True),
+                                 st.sampled_from(["2024-02-29", "2023-02-29", "0999-01-01", "2024-1-05", " x ", "",
+                                                  "  ", "p-1", "2999-12-31"]))))
+def test_the_inline_checks_accept_exactly_what_coerce_accepts(fact_type, raw):
+    # _check_fields accepts common values inline; each field must come out as _coerce makes it,
+    # and a value _coerce refuses must be refused with the same field and message
+    from domain.facts import COMMON, _check_fields, _coerce
+    specs = {**COMMON, **EVENT_TYPES[fact_type]}
+    raw = {k: v for k, v in raw.items() if k in specs}
+    expected, refusal = {}, None
+    for name, spec in specs.items():
+        if raw.get(name) is None:
+            if spec.required and refusal is None:
+                refusal = (name, f"missing (required for it)")
+            continue
+        try:
+            expected[name] = _coerce(name, spec, raw[name])
+        except FieldError as exc:
+            refusal = refusal or (name, exc.message)
+    try:
+        got = _check_fields(raw, specs, "it")
+    except FieldError as exc:
+        assert refusal == (exc.field, exc.message)
+    else:
+        assert refusal is None
+        assert got == expected and [type(v) for v in got.values()] == [type(v) for v in expected.values()]
