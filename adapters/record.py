@@ -279,6 +279,11 @@ class RecordService:
             result = LoadResult(doc.file)
             with self.store.writing() as session:
                 self._record(session, doc.file, located, actor, result, progress)
+            # Let the file's facts go while the collector is still paused: a collection would
+            # otherwise start as soon as it resumes (it counts every object made while paused)
+            # and walk them all. At 10,000 records a file that was 30-50 ms, and now and then a
+            # full collection of the process (~250 ms in the bench).
+            del located
         return result
 
     def record_facts(self, items: list[Fact], source: str, actor: str, jurisdiction: str = "shanghai") -> LoadResult:
