@@ -372,6 +372,13 @@ class RecordService:
                     touched.add(_aggregate_of(target))
             elif fact.type in COMMANDS:
                 touched.add(_aggregate_of(fact))
+        # The recorded aggregates that the file's commands and retractions act on, read in one
+        # query (one `repository.get` each took ~0.3-0.6 ms: 544 of them in a file of 10,000)
+        # (those the file creates are not found, and are built from their creation below)
+        wanted_ids = {cls.create_id(key) for cls, key in touched}
+        wanted_ids.update(UUID(known[loc.fact.fields["retracts"]].aggregate) for loc in new
+                          if loc.fact.type == "event-retracted" and loc.fact.fields["retracts"] in known)
+        aggregates.update(self.store.get_many(session, wanted_ids))
         created: list[tuple[UUID, str, bytes]] = []
         register: list[dict] = []
         register_id: UUID | None = None

@@ -639,3 +639,24 @@ def test_loading_a_file_leaves_the_collector_nothing_of_it_to_walk(store_url, ma
         gc.callbacks.remove(watch)
     assert result.recorded == 3000
     assert max(walks, default=0) < 1000  # the 3,000 facts alone are 12,000 objects (fact, dicts, place)
+
+
+def test_aggregates_read_together_are_those_the_repository_reconstructs(store_url, make_app, contract_example):
+    """A file's commands act on aggregates read in one query (Store.get_many): each must be what
+    `repository.get` gives, events of several versions applied in order; unknown ids are left out."""
+    import uuid
+    app = make_app(store_url)
+    app.record.load(read_facts_file(contract_example))
+    with app.store.engine.connect() as conn:
+        versions = dict(conn.execute(text(
+            "SELECT originator_id, MAX(originator_version) FROM record_events GROUP BY originator_id")).all())
+    ids = {uuid.UUID(bytes=k) if isinstance(k, (bytes, memoryview)) else uuid.UUID(str(k)) for k in versions}
+    assert max(versions.values()) > 1  # some aggregate has more than its creation
+    missing = uuid.uuid4()
+    with app.store.writing() as session:
+        got = app.store.get_many(session, ids | {missing})
+    assert set(got) == ids
+    for agg_id in ids:
+        expected = app.store.app.repository.get(agg_id)
+        assert type(got[agg_id]) is type(expected) and got[agg_id].version == expected.version
+        assert vars(got[agg_id]) == vars(expected)
