@@ -481,20 +481,26 @@ class Store:
         return len(rows)
 
     def _extend_chain(self, session: Session) -> None:
-        last = session.execute(text(
-            "SELECT notification_id, link FROM record_chain ORDER BY notification_id DESC LIMIT 1")).first()
-        last_id, previous = (last[0], last[1]) if last else (0, GENESIS)
-        rows = session.execute(text(
-            f"SELECT id, originator_id, originator_version, topic, state FROM {EVENTS_TABLE} "
-            "WHERE id > :last ORDER BY id"), {"last": last_id}).all()
+        """Link the events this transaction stored into the chain (read and written straight
+        through the driver: a file of 10,000 registrations stores 10,000 events)."""
+        cur = session.connection().connection.dbapi_connection.cursor()
+        try:
+            cur.execute("SELECT notification_id, link FROM record_chain ORDER BY notification_id DESC LIMIT 1")
+            last = cur.fetchone()
+            last_id, previous = (last[0], last[1]) if last else (0, GENESIS)
+            cur.execute(f"SELECT id, originator_id, originator_version, topic, state FROM {EVENTS_TABLE} "
+                        f"WHERE id > {'?' if self.is_sqlite else '%s'} ORDER BY id", (last_id,))
+            rows = cur.fetchall()
+        finally:
+            cur.close()
         if not rows:
             return
         recorded_at = session.info["recorded_at"]
         links = []
         for row in rows:
             previous = chain_link(previous, row[0], row[1], row[2], row[3], row[4], recorded_at)
-            links.append({"notification_id": row[0], "recorded_at": recorded_at, "link": previous})
-        session.execute(record_chain.insert(), links)
+            links.append((row[0], recorded_at, previous))
+        self.insert_rows(session, "record_chain", ("notification_id", "recorded_at", "link"), links)
 
     def close(self) -> None:
         self.session.remove()
