@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -181,11 +182,12 @@ def _registration_key(fact_type: str) -> str:
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-class _Canonical:
+class _Canonical(threading.local):
     """`_CANONICAL.encode` without its per-call setup (JSONEncoder builds its C encoder anew
-    for every call): one C encoder, made with the same settings, kept until a call fails (its
-    circular-reference markers may then hold stale entries). Where the C encoder is missing,
-    the JSONEncoder itself. Equal to `_CANONICAL.encode` (tests/unit/test_facts_vocabulary.py)."""
+    for every call): one C encoder per thread (its circular-reference markers are its own),
+    made with the same settings, kept until a call fails (the markers may then hold stale
+    entries). Where the C encoder is missing, the JSONEncoder itself. Equal to
+    `_CANONICAL.encode` (tests/unit/test_facts_vocabulary.py)."""
 
     def __init__(self) -> None:
         self._encoder = self._make()

@@ -219,3 +219,22 @@ def test_the_inline_checks_accept_exactly_what_coerce_accepts(fact_type, raw):
     else:
         assert refusal is None
         assert got == expected and [type(v) for v in got.values()] == [type(v) for v in expected.values()]
+
+
+def test_canonical_json_in_several_threads_is_the_library_encoders_text():
+    # each thread has its own encoder: a shared one would share its circular-reference marks, and
+    # a thread encoding an object another thread is inside of would be told it is circular. (The
+    # mapping below lets other threads run mid-encoding, as any mapping whose items() is Python.)
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from domain.facts import canonical_json
+
+    class Slow(dict):
+        def items(self):
+            time.sleep(0.001)
+            return super().items()
+    shared = Slow(people=[Slow(id=f"p{i}", hours=i / 4) for i in range(5)])
+    with ThreadPoolExecutor(4) as pool:
+        texts = list(pool.map(lambda _: canonical_json(shared), range(16)))
+    assert set(texts) == {_REFERENCE_JSON.encode(shared)}
