@@ -279,22 +279,9 @@ _TEXT_KINDS = frozenset(("text",) + REFERENCE_KINDS)
 
 
 def _coerce(name: str, spec: Spec, value: Any) -> Any:
+    """One field's value, normalized, or a FieldError saying what is wrong (the common values
+    are accepted before this, inline, by `_check_fields`)."""
     kind = spec.kind
-    vt = type(value)
-    if vt is str and kind in _TEXT_KINDS:
-        text = value.strip()
-        if text:
-            return text
-    elif vt is bool and kind == "bool":
-        return value
-    elif vt is str and kind == "date" and len(value) == 10 and _DATE.match(value):
-        try:
-            day = dt.date.fromisoformat(value)
-        except ValueError:
-            pass  # the full path below says why
-        else:
-            if YEARS[0] <= day.year <= YEARS[1]:
-                return value
     if kind == "date":
         return parse_date(value, name)
     if kind == "bool":
