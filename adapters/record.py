@@ -380,7 +380,7 @@ class RecordService:
                           if loc.fact.type == "event-retracted" and loc.fact.fields["retracts"] in known)
         aggregates.update(self.store.get_many(session, wanted_ids))
         created: list[tuple[UUID, str, bytes]] = []
-        register: list[dict] = []
+        register: list[str] = []  # the register's entries, as JSON text (register_entry)
         register_id: UUID | None = None
         register_text = ""
 
@@ -527,7 +527,7 @@ class RecordService:
 
     @property
     def _mark(self) -> str:
-        return "?" if self.store.is_sqlite else "%s"
+        return self.store.mark
 
     def _cursor(self, dbapi, name: str):
         # PostgreSQL: a server-side cursor, so that a batch at a time crosses the wire (a client

@@ -234,6 +234,7 @@ class Store:
         self.url = url
         self.clock = clock
         self.is_sqlite = url.startswith("sqlite")
+        self.mark = "?" if self.is_sqlite else "%s"  # the driver's placeholder in raw SQL
         kwargs: dict = {}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 60}
@@ -440,7 +441,7 @@ class Store:
         mapper = self.app.mapper
         dbapi = session.connection().connection.dbapi_connection
         order = sorted(ids)
-        mark = "?" if self.is_sqlite else "%s"
+        mark = self.mark
         cur = dbapi.cursor()
         try:
             for i in range(0, len(order), 500):
@@ -489,7 +490,7 @@ class Store:
             last = cur.fetchone()
             last_id, previous = (last[0], last[1]) if last else (0, GENESIS)
             cur.execute(f"SELECT id, originator_id, originator_version, topic, state FROM {EVENTS_TABLE} "
-                        f"WHERE id > {'?' if self.is_sqlite else '%s'} ORDER BY id", (last_id,))
+                        f"WHERE id > {self.mark} ORDER BY id", (last_id,))
             rows = cur.fetchall()
         finally:
             cur.close()
