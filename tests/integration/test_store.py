@@ -540,6 +540,37 @@ def test_a_fresh_service_starts_from_the_newest_checkpoint_and_reads_only_later_
     assert _checkpoints(app) == [(later, app.record._checkpoint_format)]
 
 
+def test_a_checkpoint_holds_each_repeated_text_once(store_url, make_app, write_facts):
+    """Equal texts in a checkpoint (types, dates, commit times, field names …) are written once
+    and read back as one object; the rows and digests read back equal what the sweep held."""
+    import datetime as dt
+    import marshal
+    import zlib
+    app = make_app(store_url)
+    app.record.load(read_facts_file(write_facts(DIGESTS)))
+    app.record.checkpoint_every = 1
+    app.compliance.check(dt.date(2024, 12, 31))
+    held_rows = [dict(r) for r in app.record._rows]
+    held_digests = {p: tuple(d) for p, d in app.record._digest_cache[1].items()}
+    with app.store.engine.connect() as conn:
+        body = conn.execute(text("SELECT body FROM read_checkpoints")).scalar()
+    body = bytes(body) if app.store.is_sqlite else zlib.decompress(body)
+    rows_part, digests_part = marshal.loads(body)
+    rows, _ = marshal.loads(rows_part)
+    digests, _ = marshal.loads(digests_part)
+    assert [r[1] for r in rows] == [r["fact_id"] for r in held_rows]
+    assert [r[6] for r in rows] == [r["fields"] for r in held_rows]
+    assert {p: tuple(d) for p, d in digests.items()} == held_digests
+    by_text: dict = {}
+    for r in rows:
+        for value in (r[2], r[3], r[7], r[8], *r[6].keys()):
+            if value is not None:
+                assert by_text.setdefault(value, value) is value, value
+    dates = [d for digest in digests.values() for d in digest[0]]
+    assert len(dates) > len(set(dates))  # (the file has people trained on the same day)
+    assert len({id(d) for d in dates}) == len(set(dates))
+
+
 def test_a_checkpoint_of_another_format_or_unreadable_is_not_used(store_url, make_app, write_facts):
     import datetime as dt
     app = make_app(store_url)
