@@ -65,10 +65,13 @@ class _Judged(Judgment):
 
     def __init__(self, rule: str, rule_version: int, jurisdiction: str, subject: str, subject_kind: str,
                  period: str, trigger: str | None, due: str, status: str, satisfied_on: str | None,
-                 provisional: bool, citation: dict, title: str, unit: str | None, facts: list[str],
-                 as_of: str, why: tuple, inst: Instance) -> None:
-        # (Judgment's own __init__ would set the explanation and the values through the
-        # properties below: two calls more per judgment, ~33,000 of them in a sweep)
+                 provisional: bool, citation: dict, explanation: str | None, title: str, unit: str | None,
+                 facts: list[str], as_of: str, values: dict | None = None, why: tuple | None = None,
+                 inst: Instance | None = None) -> None:
+        # Judgment's fields in its order (so `dataclasses.replace` works), then what the
+        # explanation and values are made from when first read. (Judgment's own __init__ would
+        # set those two through the properties below: two calls more per judgment, ~33,000 in
+        # a sweep.)
         self.rule = rule
         self.rule_version = rule_version
         self.jurisdiction = jurisdiction
@@ -85,7 +88,8 @@ class _Judged(Judgment):
         self.unit = unit
         self.facts = facts
         self.as_of = as_of
-        self._explanation = self._values = None
+        self._explanation = explanation
+        self._values = values
         self._why = why
         self._inst = inst
 
@@ -153,8 +157,8 @@ def evaluate(facts: "Snapshot | Iterable[dict]", as_of: dt.date, rules: list[Rul
         else:
             satisfied_text = None
         append(_Judged(rule_id, version, inst.jurisdiction, inst.subject, inst.subject_kind, inst.period,
-                       inst.trigger, due, statuses[key], satisfied_text, inst.provisional, citation, title,
-                       inst.unit, inst.facts, as_of_text, why, inst))
+                       inst.trigger, due, statuses[key], satisfied_text, inst.provisional, citation, None, title,
+                       inst.unit, inst.facts, as_of_text, None, why, inst))
     order(judgments)
     return judgments
 

@@ -52,3 +52,13 @@ def test_each_judgment_is_its_instance_its_rule_and_its_status(tmp_path, lang):
         expected.sort(key=key)
         assert [[getattr(j, f) for f in FIELDS] for j in got] == [[getattr(j, f) for f in FIELDS] for j in expected]
     assert len(rules_seen) >= 7, rules_seen  # (the golden cases: the rules of centers, people and units)
+
+
+def test_a_judgment_can_be_copied_with_a_change(tmp_path):
+    """`dataclasses.replace` (as a test of tampering does) keeps every other field."""
+    _, case = next(iter(_cases())).values
+    as_of = dt.date.fromisoformat(str(case["as_of"]))
+    j = evaluate(_rows(tmp_path, case["facts"]), as_of, CATALOGUE.in_force(as_of), CALENDAR)[0]
+    changed = dataclasses.replace(j, status="breached")
+    assert changed.status == "breached"
+    assert [getattr(changed, f) for f in FIELDS if f != "status"] == [getattr(j, f) for f in FIELDS if f != "status"]
