@@ -59,9 +59,9 @@ def compact_training(row: dict) -> tuple:
 
 class TrainingDigest(NamedTuple):
     """One person's training records as columns, in (date, seq) order: what the yearly total
-    needs (rules.templates.periodic), without a tuple per record. Only for a person none of whose
-    records is retracted and all of whose hours are whole quarter hours, so that sums of
-    `quarters` are exact and equal to adding the hours one by one as floats."""
+    needs (rules.templates.periodic), without a tuple per record. Retracted records are not in it
+    (`digest_without`). Only for a person all of whose hours are whole quarter hours, so that sums
+    of `quarters` are exact and equal to adding the hours one by one as floats."""
     dates: list[str]
     ids: list[str]
     quarters: list[int]  # hours × 4
@@ -77,6 +77,18 @@ def digest_of(records: list[tuple]) -> TrainingDigest | None:
         return None
     return TrainingDigest([t[T_DATE] for t in ordered], [t[T_ID] for t in ordered], [int(q) for q in quarters],
                           bytes(1 if t[T_OFF_JOB] else 0 for t in ordered))
+
+
+def digest_without(digest: TrainingDigest, gone: set[str]) -> TrainingDigest:
+    """The digest without the records whose ids are in `gone` (retracted: a retracted fact is
+    gone for every as-of date once the retraction is known); the same digest if none is."""
+    ids = digest.ids
+    keep = [i for i, fact_id in enumerate(ids) if fact_id not in gone]
+    if len(keep) == len(ids):
+        return digest
+    dates, quarters, flags = digest.dates, digest.quarters, digest.off_job
+    return TrainingDigest([dates[i] for i in keep], [ids[i] for i in keep], [quarters[i] for i in keep],
+                          bytes([flags[i] for i in keep]))
 
 
 class DigestModeError(RuntimeError):
@@ -97,8 +109,8 @@ class Snapshot:
     # only their lists need the retractions taken out (None: check every list)
     retracted_people: set[str] | None = None
     # optional, with by_person: the training records of most people as digests instead (see
-    # TrainingDigest); by_person then holds the records of the others (retracted records, hours
-    # that are not quarter hours), and `training` is empty
+    # TrainingDigest, without the records the rows retract); by_person then holds the records of
+    # the others (hours that are not quarter hours), and `training` is empty
     digests: dict[str, TrainingDigest] | None = None
 
     def all_rows(self) -> list[dict]:
