@@ -569,17 +569,19 @@ class RecordService:
                 if not batch:
                     break
                 decoded = loads("[" + ",".join(r[6] for r in batch) + "]")
+                items = []
                 for (seq, fact_id, type_, date, subject, refers, _, jurisdiction, recorded_at), fields \
                         in zip(batch, decoded):
                     item = {"seq": seq, "fact_id": fact_id, "type": same(type_, type_),
                             "date": same(date, date) if date else date, "subject": subject,
                             "refers": refers, "fields": fields, "jurisdiction": same(jurisdiction, jurisdiction),
                             "recorded_at": same(recorded_at, recorded_at)}
-                    self._rows.append(item)
+                    items.append(item)
                     if type_ == "event-retracted":
                         retractions.append(refers)
-                    place(item)
-                del batch, decoded
+                self._rows += items
+                place(items)
+                del batch, decoded, items
         finally:
             cur.close()
         cur = dbapi.cursor()
@@ -593,12 +595,19 @@ class RecordService:
             cur.close()
         self._last_seq = top
 
-    def _place(self, item: dict) -> None:
-        """A row held by the subject it is about, or among the rows every subject's judging reads."""
-        if item["type"] in self.SHARED_TYPES or not item["subject"]:
-            self._shared.append(item)
-        else:
-            self._by_subject.setdefault(item["subject"], []).append(item)
+    def _place(self, items: list[dict]) -> None:
+        """Each row held by the subject it is about, or among the rows every subject's judging reads."""
+        shared, by_subject, shared_types = self._shared, self._by_subject, self.SHARED_TYPES
+        for item in items:
+            subject = item["subject"]
+            if not subject or item["type"] in shared_types:
+                shared.append(item)
+            else:
+                held = by_subject.get(subject)
+                if held is None:
+                    by_subject[subject] = [item]
+                else:
+                    held.append(item)
 
     def _read_training(self, dbapi, where: str, params: tuple) -> list[tuple]:
         """Training records as compact tuples, in seq order."""
@@ -781,8 +790,7 @@ class RecordService:
         except (ValueError, EOFError, TypeError, IndexError, KeyError, zlib.error) as exc:
             structlog.get_logger("metrolex.record").warning("checkpoint.unreadable", seq=seq, error=str(exc))
             return
-        for item in restored:
-            self._place(item)
+        self._place(restored)
         self._rows = restored
         self._retracted_people = set(retracted)
         self._last_seq = self._checkpoint_seq = seq
