@@ -59,9 +59,9 @@ def compact_training(row: dict) -> tuple:
 
 class TrainingDigest(NamedTuple):
     """One person's training records as columns, in (date, seq) order: what the yearly total
-    needs (rules.templates.periodic), without a tuple per record. Retracted records are not in it
-    (`digest_without`). Only for a person all of whose hours are whole quarter hours, so that sums
-    of `quarters` are exact and equal to adding the hours one by one as floats."""
+    needs (rules.templates.periodic), without a tuple per record; the view leaves out the records
+    retracted (`FactView.training_digest`). Only for a person all of whose hours are whole quarter
+    hours, so that sums of `quarters` are exact and equal to adding the hours one by one as floats."""
     dates: list[str]
     ids: list[str]
     quarters: list[int]  # hours × 4
@@ -109,8 +109,9 @@ class Snapshot:
     # only their lists need the retractions taken out (None: check every list)
     retracted_people: set[str] | None = None
     # optional, with by_person: the training records of most people as digests instead (see
-    # TrainingDigest, without the records the rows retract); by_person then holds the records of
-    # the others (hours that are not quarter hours), and `training` is empty
+    # TrainingDigest; the view leaves out the records the rows retract, as from by_person's lists);
+    # by_person then holds the records of the others (hours that are not quarter hours), and
+    # `training` is empty
     digests: dict[str, TrainingDigest] | None = None
 
     def all_rows(self) -> list[dict]:
@@ -270,9 +271,14 @@ class FactView:
 
     def training_digest(self, person: str) -> TrainingDigest | None:
         """The person's training records as a digest (a snapshot of digests), or None: read
-        them with `training_of`. Dated after the as-of date too: cut them by date."""
+        them with `training_of`. Without the records the rows retract, as `training_of` leaves
+        them out of a list; dated after the as-of date too: cut them by date."""
         digests = self._digests
-        return None if digests is None else digests.get(person)
+        digest = None if digests is None else digests.get(person)
+        retracted = self._retracted
+        if digest is not None and retracted and (self._retracted_people is None or person in self._retracted_people):
+            digest = digest_without(digest, retracted)
+        return digest
 
     def training_of(self, person: str) -> list[tuple]:
         """The person's training records (compact), in (date, seq) order."""

@@ -359,7 +359,7 @@ def test_a_sweep_reads_training_records_as_digests_and_judges_as_from_every_reco
     import datetime as dt
 
     from adapters.compliance import Filters
-    from rules.view import T_ID, digest_of
+    from rules.view import T_ID, FactView, digest_of
     app = make_app(store_url)
     app.record.load(read_facts_file(write_facts(DIGESTS)))
     # the second file's records come later in seq but earlier in date (a digest is in date order)
@@ -374,8 +374,9 @@ def test_a_sweep_reads_training_records_as_digests_and_judges_as_from_every_reco
     assert digests["q1"].ids == ["d13", "d2", "d3", "d14", "d4", "d1", "d5", "d6"]
     snap = make_app(store_url).record.snapshot(digest=True)  # (`app` holds every record now)
     assert set(snap.digests) == {"q1", "q3", "q4"} and set(snap.by_person) == {"q2"}
-    assert snap.digests["q3"] == digest_of([t for t in full.by_person["q3"] if t[T_ID] != "d10"])  # (retracted)
-    assert snap.digests["q3"].ids == ["d9"] and snap.digests["q1"] == digests["q1"]
+    view = FactView.build(snap, dt.date(2024, 12, 31))  # the view leaves the retracted record out
+    assert view.training_digest("q3") == digest_of([t for t in full.by_person["q3"] if t[T_ID] != "d10"])
+    assert view.training_digest("q3").ids == ["d9"] and view.training_digest("q1") == digests["q1"]
     for day in (dt.date(2023, 12, 31), dt.date(2024, 3, 1), dt.date(2024, 12, 31)):
         fresh = make_app(store_url)  # a fresh app holds no training records: the sweep's digests
         swept = [j.to_json() for j in fresh.compliance.check(day)]
