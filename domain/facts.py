@@ -408,7 +408,7 @@ def parse_event(raw: dict) -> tuple[str | None, str, dict[str, Any]]:
     fact_type = raw.get("type")
     if fact_type is None:
         raise FieldError("type", "missing (every event has a type)")
-    if fact_type not in EVENT_TYPES:
+    if type(fact_type) is not str or fact_type not in EVENT_TYPES:  # (a list is no type, and no key)
         raise FieldError("type", f"unknown event type {fact_type!r}")
     specs = _EVENT_SPECS.get(fact_type) or _EVENT_SPECS.setdefault(fact_type, {**COMMON, **EVENT_TYPES[fact_type]})
     fields = _check_fields(raw, specs, f"a {fact_type} event")

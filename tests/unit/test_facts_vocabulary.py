@@ -17,6 +17,8 @@ def test_an_event_with_all_fields_becomes_a_fact():
 
 @pytest.mark.parametrize("raw,field,words", [
     ({"type": "no-such-type", "date": "2023-01-01"}, "type", "unknown event type"),
+    ({"type": ["training-recorded"], "date": "2023-01-01"}, "type", "unknown event type"),  # (a list: no key)
+    ({"type": {"a": 1}, "date": "2023-01-01"}, "type", "unknown event type"),
     ({"type": "training-recorded", "date": "2023-02-30", "person": "p", "hours": 1, "off_job": True}, "date", "not a real calendar date"),
     ({"type": "training-recorded", "date": "2023-1-5", "person": "p", "hours": 1, "off_job": True}, "date", "YYYY-MM-DD"),
     ({"type": "training-recorded", "date": "2023-01-05", "person": "p", "hours": -1, "off_job": True}, "hours", "negative"),
