@@ -261,6 +261,12 @@ class RecordService:
         self._checkpoint_seq = 0  # the newest read-model checkpoint this service read or wrote
 
     # -- queries against the read model inside the write transaction -------------------------
+    # A fact id's row: in `facts`, or for a training record in `training` (rows written before
+    # training records lost their facts row have both; the `facts` one is read, it comes first).
+    _KNOWN = ("SELECT fact_id, content_hash, type, subject, aggregate FROM facts WHERE fact_id {match} "
+              "UNION ALL SELECT fact_id, content_hash, 'training-recorded', person, aggregate FROM training "
+              "WHERE fact_id {match} AND content_hash IS NOT NULL")
+
     def _known(self, session, ids: Iterable[str]) -> dict[str, Known]:
         """What the record already holds of these fact ids (repeats, references), one indexed
         lookup per 500 ids straight through the driver (on SQLite in id order: neighbouring
@@ -270,17 +276,16 @@ class RecordService:
         cur = session.connection().connection.dbapi_connection.cursor()
         try:
             if not self.store.is_sqlite:  # one round trip: an array parameter
-                cur.execute("SELECT fact_id, content_hash, type, subject, aggregate FROM facts "
-                            "WHERE fact_id = ANY(%s)", (ids,))
+                cur.execute(self._KNOWN.format(match="= ANY(%(ids)s)"), {"ids": ids})
                 for row in map(_as_known, cur.fetchall()):
-                    found[row[0]] = row
+                    found.setdefault(row[0], row)
                 return found
             for i in range(0, len(ids), 500):
                 chunk = ids[i:i + 500]
-                cur.execute("SELECT fact_id, content_hash, type, subject, aggregate FROM facts "
-                            f"WHERE fact_id IN ({', '.join('?' * len(chunk))})", chunk)
+                marks = ", ".join("?" * len(chunk))
+                cur.execute(self._KNOWN.format(match=f"IN ({marks})"), chunk + chunk)
                 for row in map(_as_known, cur.fetchall()):
-                    found[row[0]] = row
+                    found.setdefault(row[0], row)
         finally:
             cur.close()
         return found
@@ -438,9 +443,8 @@ class RecordService:
                     f, fact_id, payload, digest = fact.fields, fact.id, fact.payload, fact.content_hash
                     register.append(register_entry(fact_id, digest, payload))
                     jurisdiction = loc.jurisdiction
-                    rows.append((seq, fact_id, "training-recorded", f["date"], f["person"], None, payload, digest,
-                                 jurisdiction, register_text, recorded_at, actor, file))
-                    training_rows.append(training_table_row(seq, fact_id, f, jurisdiction, recorded_at))
+                    training_rows.append(training_table_row(seq, fact_id, f, jurisdiction, recorded_at, digest,
+                                                            register_text, actor, file))
                     seq += 1
                     if progress and (n % 1000 == 0 or n == total):
                         progress(n, total)
@@ -461,11 +465,13 @@ class RecordService:
             f = fact.fields
             if agg_id is not last_agg:  # (consecutive facts often act on one aggregate)
                 last_agg, agg_text = agg_id, str(agg_id)
-            rows.append((seq, fact.id, fact.type, f.get("date"), fact.subject,
-                         f.get("refers_to") or f.get("retracts"), fact.payload, fact.content_hash,
-                         loc.jurisdiction, agg_text, recorded_at, actor, file))
-            if fact.type == "training-recorded":
-                training_rows.append(training_table_row(seq, fact.id, f, loc.jurisdiction, recorded_at))
+            if fact.type == "training-recorded":  # (its only read-model row: see adapters.store.training)
+                training_rows.append(training_table_row(seq, fact.id, f, loc.jurisdiction, recorded_at,
+                                                        fact.content_hash, agg_text, actor, file))
+            else:
+                rows.append((seq, fact.id, fact.type, f.get("date"), fact.subject,
+                             f.get("refers_to") or f.get("retracts"), fact.payload, fact.content_hash,
+                             loc.jurisdiction, agg_text, recorded_at, actor, file))
             seq += 1
             if progress and (n % 1000 == 0 or n == total):
                 progress(n, total)
@@ -477,7 +483,7 @@ class RecordService:
         self.store.append(session, [a for a in aggregates.values() if a.pending_events], created)
         self.store.insert_rows(session, "facts", FACT_COLUMNS, rows)
         self.store.insert_rows(session, "training", TRAINING_COLUMNS, training_rows)
-        result.recorded = len(rows)
+        result.recorded = len(rows) + len(training_rows)
 
     SHARED_TYPES = ("unit-registered", "center-registered", "plan-published", "event-retracted")
 
@@ -503,7 +509,7 @@ class RecordService:
     def _top(self) -> int:
         """The highest seq committed (writes take their seqs in commit order)."""
         with self.store.reading() as session:
-            return session.connection().exec_driver_sql("SELECT MAX(seq) FROM facts").scalar() or 0
+            return session.connection().exec_driver_sql(self.store.TOP_SEQ).scalar() or 0
 
     def _refresh(self, training: bool = True, top: int | None = None) -> int:
         """Bring the in-memory read model up to date: rows with a higher seq than the last seen
@@ -587,9 +593,9 @@ class RecordService:
         try:
             for i in range(0, len(retractions), 500):  # whose training records are retracted (a few)
                 part = retractions[i:i + 500]
-                cur.execute(f"SELECT subject, type FROM facts WHERE fact_id IN ({', '.join([mark] * len(part))})",
+                cur.execute(f"SELECT person FROM training WHERE fact_id IN ({', '.join([mark] * len(part))})",
                             tuple(part))
-                self._retracted_people.update(p for p, type_ in cur.fetchall() if type_ == TRAINING)
+                self._retracted_people.update(p for p, in cur.fetchall())
         finally:
             cur.close()
         self._last_seq = top

@@ -20,7 +20,7 @@ scenarios("loading.feature", "rules.feature")
 def _digest(app) -> str:
     h = hashlib.sha256()
     with app.store.engine.connect() as conn:
-        for table in ("record_events", "record_chain", "facts"):
+        for table in ("record_events", "record_chain", "facts", "training"):
             for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1")):
                 h.update(repr(tuple(row)).encode())
     return h.hexdigest()

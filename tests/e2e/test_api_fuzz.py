@@ -51,7 +51,7 @@ MAX_EXAMPLES = int(os.environ.get("METROLEX_FUZZ_EXAMPLES", "25"))
 # A new seed each run; a failing example prints it (in the `fuzz_world` argument): run the module
 # again with METROLEX_FUZZ_SEED set to it for the same requests in the same order.
 SEED = int(os.environ.get("METROLEX_FUZZ_SEED") or random.SystemRandom().getrandbits(32))
-RECORD_TABLES = ("record_events", "record_chain", "facts")
+RECORD_TABLES = ("record_events", "record_chain", "facts", "training")
 # Today is 2024-01-05 in Shanghai, as in test_api.py.
 NOW = dt.datetime(2024, 1, 5, 2, 0, tzinfo=dt.timezone.utc)
 

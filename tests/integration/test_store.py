@@ -14,7 +14,7 @@ def _snapshot(app) -> str:
     """A digest of every stored row of the record's tables (to prove nothing changed)."""
     h = hashlib.sha256()
     with app.store.engine.connect() as conn:
-        for table in ("record_events", "record_chain", "facts"):
+        for table in ("record_events", "record_chain", "facts", "training"):
             for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1")):
                 h.update(repr(tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)).encode())
     return h.hexdigest()
@@ -127,7 +127,7 @@ def test_postgresql_refuses_update_and_delete_on_the_record(pg_database, make_ap
     app = make_app(pg_database)
     app.record.load(read_facts_file(contract_example))
     for statement in ("UPDATE record_events SET topic = 'x' WHERE id = 1", "DELETE FROM facts WHERE seq = 1",
-                      "UPDATE record_chain SET link = 'x'"):
+                      "UPDATE record_chain SET link = 'x'", "DELETE FROM training"):
         with pytest.raises(Exception) as err:
             with app.store.engine.begin() as conn:
                 conn.execute(text(statement))
@@ -179,8 +179,7 @@ def test_new_aggregates_stored_from_their_creation_event_replay_like_built_ones(
     # The file's training records are one register event; each is still its own fact.
     from domain.training import TrainingRegister
     with app.store.engine.connect() as conn:
-        aggregate_ids = {r[0] for r in conn.execute(text(
-            "SELECT aggregate FROM facts WHERE type = 'training-recorded'"))}
+        aggregate_ids = {r[0] for r in conn.execute(text("SELECT aggregate FROM training"))}
     assert len(aggregate_ids) == 1
     import uuid
     register = app.store.app.repository.get(uuid.UUID(aggregate_ids.pop()))
@@ -240,46 +239,136 @@ def test_only_the_people_whose_training_records_are_retracted_have_their_lists_c
         assert {(j.subject, j.period): j.facts for j in alone} == {k: v for k, v in full.items() if k[0] == person}
 
 
-def test_training_rows_match_their_facts_and_are_backfilled_for_an_older_store(store_url, make_app, write_facts):
-    import json
-    app = make_app(store_url)
-    app.record.load(read_facts_file(write_facts(FRESH)))
+def _filed(app) -> dict[str, dict]:
+    """The training records as their register events hold them (the record, not the read model):
+    fact id → the entry, `{"fact_id", "content_hash", **fields}`."""
+    from eventsourcing.persistence import StoredEvent
+
+    from domain.training import TrainingRegister
+    mapper = app.store.app.mapper
+    out = {}
     with app.store.engine.connect() as conn:
-        narrow = conn.execute(text("SELECT seq, fact_id, person, date, hours, off_job, course FROM training "
+        for oid, version, topic, state in conn.execute(text(
+                "SELECT originator_id, originator_version, topic, state FROM record_events ORDER BY id")):
+            if "TrainingRegister" not in topic:
+                continue
+            oid = __import__("uuid").UUID(bytes=oid) if isinstance(oid, bytes) else __import__("uuid").UUID(str(oid))
+            event = mapper.to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
+            assert isinstance(event, TrainingRegister.Filed)
+            for entry in event.records:
+                out[entry["fact_id"]] = dict(entry, register=str(oid))
+    return out
+
+
+TRAINING_ROW = "SELECT seq, fact_id, person, date, hours, off_job, course, note, content_hash, aggregate FROM training"
+
+
+def test_a_training_record_is_one_training_row_equal_to_its_filed_entry(store_url, make_app, write_facts):
+    """A training record's only read-model row is its `training` row (no `facts` row): its
+    columns are the fields its register event holds, its content hash is the fact's, and its
+    aggregate is the register."""
+    from domain.facts import content_hash
+    app = make_app(store_url)
+    app.record.load(read_facts_file(write_facts(FRESH + "  - {id: tr11, type: training-recorded, date: 2023-05-02, "
+                                                "person: p9, hours: 3, off_job: true, note: 补录}\n")))
+    filed = _filed(app)
+    with app.store.engine.connect() as conn:
+        rows = conn.execute(text(TRAINING_ROW + " ORDER BY seq")).all()
+        in_facts = conn.execute(text("SELECT COUNT(*) FROM facts WHERE type = 'training-recorded'")).scalar()
+        seqs = [r[0] for r in conn.execute(text("SELECT seq FROM facts UNION ALL SELECT seq FROM training"))]
+    assert in_facts == 0
+    assert sorted(seqs) == list(range(1, len(seqs) + 1))  # one sequence across both tables
+    assert [r[1] for r in rows] == ["tr9", "tr10", "tr11"]
+    for seq, fid, person, date, hours, off_job, course, note, digest, aggregate in rows:
+        entry = filed[fid]
+        fields = {k: v for k, v in entry.items() if k not in ("fact_id", "content_hash", "register")}
+        assert (person, date, hours, off_job, course, note) == (
+            fields["person"], fields["date"], float(fields["hours"]), int(fields["off_job"]), fields.get("course"),
+            fields.get("note"))
+        assert digest == entry["content_hash"] == content_hash("training-recorded", fields)
+        assert aggregate == entry["register"]
+
+
+def _as_older_store(app, layout: str) -> None:
+    """Turn a store into one written before training records lost their `facts` row (SQLite):
+    each has a facts row too, and the `training` table is missing (`"none"`) or lacks the columns
+    and the index added since (`"narrow"`)."""
+    from domain.facts import canonical_json
+    filed = _filed(app)
+    with app.store.engine.begin() as conn:
+        rows = conn.execute(text("SELECT seq, fact_id, date, person, jurisdiction, aggregate, recorded_at, actor, "
+                                 "source FROM training")).all()
+        for seq, fid, date, person, jurisdiction, aggregate, recorded_at, actor, source in rows:
+            fields = {k: v for k, v in filed[fid].items() if k not in ("fact_id", "content_hash", "register")}
+            conn.execute(text(
+                "INSERT INTO facts (seq, fact_id, type, date, subject, refers, payload, content_hash, jurisdiction, "
+                "aggregate, recorded_at, actor, source) VALUES (:seq, :fid, 'training-recorded', :date, :person, "
+                "NULL, :payload, :hash, :j, :agg, :at, :actor, :source)"),
+                dict(seq=seq, fid=fid, date=date, person=person, payload=canonical_json(fields),
+                     hash=filed[fid]["content_hash"], j=jurisdiction, agg=aggregate, at=recorded_at, actor=actor,
+                     source=source))
+        if layout == "none":
+            conn.execute(text("DROP TABLE training"))
+        else:
+            conn.execute(text("DROP INDEX training_fact_idx"))
+            for column in ("content_hash", "aggregate", "actor", "source"):
+                conn.execute(text(f"ALTER TABLE training DROP COLUMN {column}"))
+
+
+@pytest.mark.parametrize("layout", ["none", "narrow"])
+def test_an_older_store_opens_and_keeps_its_training_records(tmp_path, make_app, write_facts, layout):
+    """A store written before training records lost their `facts` row: opening it adds what is
+    missing (the table, filled from `facts`; or the new columns), its records are still known
+    (a repeat is a repeat, a change is refused), and new ones go in as today's."""
+    import datetime as dt
+
+    from adapters.compliance import Filters
+    url = f"sqlite:///{tmp_path}/older.db"
+    app = make_app(url)
+    app.record.load(read_facts_file(write_facts(FRESH)))
+    day, only = dt.date(2024, 1, 31), Filters(subjects={"p9"}, rules={"training-hours"})
+    before = [(j.period, j.status, j.facts) for j in app.compliance.check(day, filters=only)]
+    with app.store.engine.connect() as conn:
+        narrow = conn.execute(text("SELECT seq, fact_id, person, date, hours, off_job, course, note FROM training "
                                    "ORDER BY seq")).all()
-        wide = conn.execute(text("SELECT seq, fact_id, payload FROM facts WHERE type = 'training-recorded' "
-                                 "ORDER BY seq")).all()
-    assert [tuple(r) for r in narrow] == [
-        (s, fid, p["person"], p["date"], float(p["hours"]), int(p["off_job"]), p.get("course"))
-        for s, fid, p in ((s, fid, json.loads(payload)) for s, fid, payload in wide)]
-    assert [r[1] for r in narrow] == ["tr9", "tr10"]
-    if store_url.startswith("sqlite"):  # an older store: the table is empty until a store opens it
-        with app.store.engine.begin() as conn:
-            conn.execute(text("DELETE FROM training"))
-        again = make_app(store_url)
-        with again.store.engine.connect() as conn:
-            assert [tuple(r) for r in conn.execute(text(
-                "SELECT seq, fact_id, person, date, hours, off_job, course FROM training ORDER BY seq"))] == \
-                [tuple(r) for r in narrow]
+    app.close()
+    _as_older_store(make_app(url), layout)
+    older = make_app(url)
+    with older.store.engine.connect() as conn:
+        assert conn.execute(text("SELECT seq, fact_id, person, date, hours, off_job, course, note FROM training "
+                                 "ORDER BY seq")).all() == narrow
+    assert [(j.period, j.status, j.facts) for j in older.compliance.check(day, filters=only)] == before
+    again = older.record.load(read_facts_file(write_facts(FRESH)))
+    assert again.recorded == 0 and again.repeated == 4
+    with pytest.raises(FileError) as err:
+        older.record.load(read_facts_file(write_facts(FRESH.replace("hours: 2,", "hours: 3,"))))
+    assert "already recorded with different content" in err.value.message
+    more = older.record.load(read_facts_file(write_facts(
+        "events:\n  - {id: tr12, type: training-recorded, date: 2023-06-02, person: p9, hours: 9, off_job: true}\n"
+        "  - {id: r1, type: event-retracted, date: 2023-06-03, retracts: tr9}\n")))
+    assert more.recorded == 2
+    after = {j.period: j.facts for j in older.compliance.check(day, filters=only)}
+    assert after["2023"] == ["tr12"]  # tr9 (an old row) retracted; tr10 is not off-job
+    assert audit.verify(older.store).ok
 
 
-def test_fact_rows_give_training_records_exactly_as_stored(store_url, make_app, write_facts):
-    """The read model serves training records from the narrow table: the rows must be the ones
-    the facts table holds (same fields, same key order as the payload decodes)."""
-    import json
+def test_fact_rows_give_training_records_exactly_as_filed(store_url, make_app, write_facts):
+    """The read model serves training records from the `training` table: the rows must be the
+    facts as their register event holds them (same fields, same key order as the payload)."""
     app = make_app(store_url)
     app.record.load(read_facts_file(write_facts(FRESH + "  - {id: tr11, type: training-recorded, date: 2023-05-02, "
                                                 "person: p9, hours: 3, off_job: true, note: 补录}\n")))
     rows = [r for r in app.record.fact_rows() if r["type"] == "training-recorded"]
+    filed = _filed(app)
     with app.store.engine.connect() as conn:
-        stored = {r[0]: r for r in conn.execute(text(
-            "SELECT fact_id, seq, date, subject, payload, jurisdiction, recorded_at FROM facts "
-            "WHERE type = 'training-recorded'"))}
-    assert len(rows) == len(stored) == 3
+        recorded_at = conn.execute(text("SELECT MAX(recorded_at) FROM record_chain")).scalar()
+    assert len(rows) == len(filed) == 3
     for r in rows:
-        s = stored[r["fact_id"]]
-        assert (r["seq"], r["date"], r["subject"], r["jurisdiction"], r["recorded_at"]) == tuple(s[1:4]) + tuple(s[5:7])
-        assert list(r["fields"].items()) == list(json.loads(s[4]).items())
+        entry = filed[r["fact_id"]]
+        fields = [(k, v) for k, v in entry.items() if k not in ("fact_id", "content_hash", "register")]
+        assert list(r["fields"].items()) == fields
+        assert (r["date"], r["subject"], r["jurisdiction"], r["recorded_at"]) == (
+            entry["date"], entry["person"], "shanghai", recorded_at)
 
 
 TRICKY = r'''units:
@@ -304,10 +393,12 @@ def test_text_with_tabs_newlines_and_backslashes_is_stored_exactly(store_url, ma
     assert training["hours"] == 0.00001
     assert rows["unit:u\\7"]["fields"]["name"] == "单位\t制表"
     assert rows["person:p7"]["fields"]["name"] == "张\\三"
+    entry = _filed(app)["t\\7"]
     with app.store.engine.connect() as conn:
-        payload, actor = conn.execute(text("SELECT payload, actor FROM facts WHERE fact_id = :f"), {"f": "t\\7"}).one()
-        course = conn.execute(text("SELECT course FROM training WHERE fact_id = :f"), {"f": "t\\7"}).scalar()
-    assert json.loads(payload) == training and course == training["course"] and actor == "cli"
+        course, note, actor = conn.execute(text("SELECT course, note, actor FROM training WHERE fact_id = :f"),
+                                           {"f": "t\\7"}).one()
+    assert {k: v for k, v in entry.items() if k not in ("fact_id", "content_hash", "register")} == training
+    assert (course, note, actor) == (training["course"], training["note"], "cli")
     assert audit.verify(app.store).ok
 
 
