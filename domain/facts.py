@@ -424,3 +424,63 @@ def derive_event_id(fact_type: str, fields: dict[str, Any], occurrence: int) -> 
     events of the same file (the second identical event gets `-1`, and so on)."""
     digest = content_hash(fact_type, fields)[:16]
     return f"{fact_type}-{digest}" + (f"-{occurrence}" if occurrence else "")
+
+
+# -- training records, the bulk of every register: a direct path --------------------------------
+_TRAINING_KEYS = frozenset(("id", "type", "date", "note", "person", "hours", "off_job", "course"))
+_TRAINING_HASHED_TAIL = ',"type":"training-recorded"}'
+_encode_text = json.encoder.encode_basestring  # a str as JSON text, as the canonical encoder writes it
+_int_text, _float_text = int.__repr__, float.__repr__  # (what the JSON encoder writes for numbers)
+
+
+def training_fact(raw: dict) -> Fact | None:
+    """A training-recorded event entry → its Fact, with its payload and content hash already
+    made; or None when the entry is not in the common form (an id given as text, a valid date,
+    non-blank text, whole class hours, a bool), which `parse_event` then reads as usual — and
+    refuses, where it is wrong.
+
+    Equal to `Fact(*parse_event(raw))` with the payload and hash of `payload_and_hash` whenever it
+    answers (tests/unit/test_training_fast_path.py, with hypothesis): the same checks as
+    `_check_fields`' inline ones, unrolled, and the canonical JSON written field by field (keys in
+    sorted order: course, date, hours, note, off_job, person)."""
+    if not _TRAINING_KEYS.issuperset(raw):
+        return None
+    get = raw.get
+    given, date, person, hours, off_job = get("id"), get("date"), get("person"), get("hours"), get("off_job")
+    if type(given) is not str or type(person) is not str or type(date) is not str or type(off_job) is not bool:
+        return None
+    given, person = given.strip(), person.strip()
+    if not given or not person or len(date) != 10 or not _DATE.match(date):
+        return None
+    try:
+        year = dt.date.fromisoformat(date).year
+    except ValueError:
+        return None
+    if not YEARS[0] <= year <= YEARS[1] or type(hours) is not int or not 0 <= hours <= MAX_CLASS_HOURS:
+        return None
+    note, course = get("note"), get("course")
+    fields: dict[str, Any] = {"date": date}
+    if note is not None:
+        if type(note) is not str:
+            return None
+        note = note.strip()
+        if not note:
+            return None
+        fields["note"] = note
+    fields["person"], fields["hours"], fields["off_job"] = person, hours, off_job
+    if course is not None:
+        if type(course) is not str:
+            return None
+        course = course.strip()
+        if not course:
+            return None
+        fields["course"] = course
+    payload = ("{" + ("" if course is None else '"course":' + _encode_text(course) + ",")
+               + '"date":' + _encode_text(date) + ',"hours":' + _int_text(hours)
+               + ("" if note is None else ',"note":' + _encode_text(note))
+               + (',"off_job":true,"person":' if off_job else ',"off_job":false,"person":') + _encode_text(person) + "}")
+    fact = Fact(given, "training-recorded", fields)
+    held = fact.__dict__
+    held["_encoded"] = (payload, hashlib.sha256((payload[:-1] + _TRAINING_HASHED_TAIL).encode()).hexdigest())
+    held["_references"] = [("person", "person", person)]
+    return fact
