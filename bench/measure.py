@@ -957,7 +957,7 @@ def _cited(replayed: dict) -> int:
 def _subject_rows_what_if(app, person: str, as_of: dt.date, filters) -> float:
     """Not a product feature: the re-judgment if the read side fetched only the rows of the
     person (and their unit's registration) — a lower bound for a subject-scoped check."""
-    from sqlalchemy import or_, select
+    from sqlalchemy import or_, select, text
     from adapters.store import facts as t
     t0 = time.perf_counter()
     with app.store.reading() as s:
@@ -970,6 +970,10 @@ def _subject_rows_what_if(app, person: str, as_of: dt.date, filters) -> float:
             rows += [dict(r._mapping, fields=json.loads(r.payload)) for r in s.execute(
                 select(t.c.seq, t.c.fact_id, t.c.type, t.c.date, t.c.subject, t.c.refers, t.c.payload,
                        t.c.jurisdiction, t.c.recorded_at).where(t.c.fact_id == f"unit:{unit}"))]
+        # (a training record's row is in `training` only, since round 9)
+        from rules.view import TRAINING_FIELDS, training_row
+        rows += [training_row(tuple(r)) for r in s.execute(
+            text(f"SELECT {', '.join(TRAINING_FIELDS)} FROM training WHERE person = :p"), {"p": person})]
     rows.sort(key=lambda r: r["seq"])
     app.compliance.check(as_of, filters=filters, rows=rows)
     return round((time.perf_counter() - t0) * 1000, 1)
