@@ -290,7 +290,7 @@ def test_a_training_record_is_one_training_row_equal_to_its_filed_entry(store_ur
 
 
 def _as_older_store(app, layout: str) -> None:
-    """Turn a store into one written before training records lost their `facts` row (SQLite):
+    """Turn a store into one written before training records lost their `facts` row:
     each has a facts row too, and the `training` table is missing (`"none"`) or lacks the columns
     and the index added since (`"narrow"`)."""
     from domain.facts import canonical_json
@@ -316,14 +316,14 @@ def _as_older_store(app, layout: str) -> None:
 
 
 @pytest.mark.parametrize("layout", ["none", "narrow"])
-def test_an_older_store_opens_and_keeps_its_training_records(tmp_path, make_app, write_facts, layout):
+def test_an_older_store_opens_and_keeps_its_training_records(store_url, make_app, write_facts, layout):
     """A store written before training records lost their `facts` row: opening it adds what is
     missing (the table, filled from `facts`; or the new columns), its records are still known
     (a repeat is a repeat, a change is refused), and new ones go in as today's."""
     import datetime as dt
 
     from adapters.compliance import Filters
-    url = f"sqlite:///{tmp_path}/older.db"
+    url = store_url
     app = make_app(url)
     app.record.load(read_facts_file(write_facts(FRESH)))
     day, only = dt.date(2024, 1, 31), Filters(subjects={"p9"}, rules={"training-hours"})
@@ -350,6 +350,11 @@ def test_an_older_store_opens_and_keeps_its_training_records(tmp_path, make_app,
     after = {j.period: j.facts for j in older.compliance.check(day, filters=only)}
     assert after["2023"] == ["tr12"]  # tr9 (an old row) retracted; tr10 is not off-job
     assert audit.verify(older.store).ok
+    if not url.startswith("sqlite"):  # a table made again is append-only again
+        with pytest.raises(Exception) as err:
+            with older.store.engine.begin() as conn:
+                conn.execute(text("DELETE FROM training"))
+        assert "append-only" in str(err.value)
 
 
 def test_fact_rows_give_training_records_exactly_as_filed(store_url, make_app, write_facts):
