@@ -790,3 +790,31 @@ def test_aggregates_read_together_are_those_the_repository_reconstructs(store_ur
         expected = app.store.app.repository.get(agg_id)
         assert type(got[agg_id]) is type(expected) and got[agg_id].version == expected.version
         assert vars(got[agg_id]) == vars(expected)
+
+
+def test_a_new_sqlite_store_takes_the_storage_settings_and_an_older_file_keeps_its_pages(tmp_path, make_app,
+                                                                                         write_facts):
+    """New SQLite files get 16 KB pages and every connection a 16 MB page cache (see
+    adapters.store.SQLITE_STORAGE_PRAGMAS); a file made before keeps its page size and still
+    opens, loads and judges."""
+    import sqlite3
+
+    fresh = make_app(f"sqlite:///{tmp_path}/fresh.db")
+    fresh.record.load(read_facts_file(write_facts(FRESH)))
+    with fresh.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 16384
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -16384
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    older = tmp_path / "older.db"
+    raw = sqlite3.connect(older)
+    raw.execute("PRAGMA page_size=4096")
+    raw.execute("PRAGMA journal_mode=WAL")
+    raw.execute("CREATE TABLE placeholder (x)")  # (a file with pages of its own)
+    raw.close()
+    app = make_app(f"sqlite:///{older}")
+    assert app.record.load(read_facts_file(write_facts(FRESH))).recorded == 4
+    with app.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+    assert [j.facts for j in app.compliance.check(__import__("datetime").date(2024, 1, 31))
+            if j.subject == "p9" and j.period == "2023"] == [["tr9"]]
+    assert audit.verify(app.store).ok
