@@ -19,17 +19,19 @@ import re
 import threading
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import _created_event_classes
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import JSONTranscoder, StoredEvent
 from eventsourcing.utils import get_topic
 from sqlalchemy import (BigInteger, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text,
                         create_engine, event, text)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+from domain.facts import ReusedEncoder
 
 metadata = MetaData()
 
@@ -193,10 +195,30 @@ def _session_for_app() -> scoped_session:
     return _pending_session[-1]
 
 
+class Transcoder(JSONTranscoder):
+    """eventsourcing's JSONTranscoder with an encoder kept between calls (JSONEncoder builds its
+    C encoder anew for every call; see domain.facts.ReusedEncoder): the same bytes for the same
+    state (tests/unit/test_transcoder.py), ~2 us less for each event stored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._encode = ReusedEncoder(self.encoder)
+
+    def encode(self, obj: Any) -> bytes:
+        return self._encode(obj).encode("utf8")
+
+
 class Record(Application):
     """The eventsourcing application whose events are the record of metrology administration."""
 
     name = "Record"
+
+    def construct_transcoder(self) -> Transcoder:
+        """The faster transcoder, with the transcodings eventsourcing registers (UUID, Decimal,
+        datetime)."""
+        transcoder = Transcoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
 
 def utc_now() -> dt.datetime:

@@ -182,31 +182,33 @@ def _registration_key(fact_type: str) -> str:
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-class _Canonical(threading.local):
-    """`_CANONICAL.encode` without its per-call setup (JSONEncoder builds its C encoder anew
-    for every call): one C encoder per thread (its circular-reference markers are its own),
-    made with the same settings, kept until a call fails (the markers may then hold stale
-    entries). Where the C encoder is missing, the JSONEncoder itself. Equal to
-    `_CANONICAL.encode` (tests/unit/test_facts_vocabulary.py)."""
+class ReusedEncoder(threading.local):
+    """`encoder.encode` for one json.JSONEncoder, without its per-call setup (JSONEncoder builds
+    its C encoder anew for every call): one C encoder per thread (its circular-reference markers
+    are its own), made with the encoder's settings, kept until a call fails (the markers may then
+    hold stale entries). Where the C encoder is missing (or indents), the JSONEncoder itself.
+    Equal to `encoder.encode` (tests/unit/test_facts_vocabulary.py, for the canonical encoder;
+    tests/unit/test_transcoder.py, for the event store's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, encoder: json.JSONEncoder) -> None:
+        self._json = encoder
+        self._text = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
         self._encoder = self._make()
 
-    @staticmethod
-    def _make() -> Callable[[Any, int], Any] | None:
+    def _make(self) -> Callable[[Any, int], Any] | None:
         make = getattr(json.encoder, "c_make_encoder", None)
-        if make is None:  # pragma: no cover - CPython has it
+        e = self._json
+        if make is None or e.indent is not None:  # pragma: no cover - CPython has it; nothing indents
             return None
-        c = _CANONICAL
-        return make({}, c.default, json.encoder.encode_basestring, c.indent, c.key_separator,
-                    c.item_separator, c.sort_keys, c.skipkeys, c.allow_nan)
+        return make({} if e.check_circular else None, e.default, self._text, e.indent, e.key_separator,
+                    e.item_separator, e.sort_keys, e.skipkeys, e.allow_nan)
 
     def __call__(self, value: Any) -> str:
         if type(value) is str:  # (what JSONEncoder.encode does for a str)
-            return json.encoder.encode_basestring(value)
+            return self._text(value)
         encoder = self._encoder
         if encoder is None:  # pragma: no cover
-            return _CANONICAL.encode(value)
+            return self._json.encode(value)
         try:
             return "".join(encoder(value, 0))
         except BaseException:
@@ -214,7 +216,7 @@ class _Canonical(threading.local):
             raise
 
 
-_canonical = _Canonical()
+_canonical = ReusedEncoder(_CANONICAL)
 
 
 def canonical_json(value: Any) -> str:
