@@ -314,12 +314,18 @@ class Store:
         metadata.create_all(self.engine)
         if had_training and not set(_TRAINING_ADDED) <= training_columns:
             # a store made before training records had no `facts` row: their rows gain the columns
-            # (NULL in the old rows, whose facts row still holds them) and the index on fact_id
-            with self.engine.begin() as conn:
-                for name, sql_type in _TRAINING_ADDED.items():
-                    if name not in training_columns:
-                        conn.execute(text(f"ALTER TABLE training ADD COLUMN {name} {sql_type}"))
-                conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS training_fact_idx ON training (fact_id)"))
+            # (NULL in the old rows, whose facts row still holds them) and the index on fact_id;
+            # under the write lock, looking again (another process may be opening it too)
+            with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    conn.info["write"] = True  # BEGIN IMMEDIATE (see _sqlite_pragmas)
+                with conn.begin():
+                    conn.info.pop("write", None)
+                    present = {c["name"] for c in inspect(conn).get_columns("training")}
+                    for name, sql_type in _TRAINING_ADDED.items():
+                        if name not in present:
+                            conn.execute(text(f"ALTER TABLE training ADD COLUMN {name} {sql_type}"))
+                    conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS training_fact_idx ON training (fact_id)"))
         with _construct_lock:
             _pending_session.append(self.session)
             try:

@@ -818,3 +818,31 @@ def test_a_new_sqlite_store_takes_the_storage_settings_and_an_older_file_keeps_i
     assert [j.facts for j in app.compliance.check(__import__("datetime").date(2024, 1, 31))
             if j.subject == "p9" and j.period == "2023"] == [["tr9"]]
     assert audit.verify(app.store).ok
+
+
+def test_an_older_store_opened_by_two_processes_at_once_gains_its_columns_once(tmp_path, make_app, write_facts,
+                                                                                monkeypatch):
+    """Another process may add the training columns between this one's first look and its own
+    ALTER TABLE: the columns are looked up again under the write lock, so it adds none twice."""
+    import sqlite3
+
+    import adapters.store as store_module
+    url = f"sqlite:///{tmp_path}/older.db"
+    app = make_app(url)
+    app.record.load(read_facts_file(write_facts(FRESH)))
+    app.close()
+    _as_older_store(make_app(url), "narrow")
+    real_create_all = store_module.metadata.create_all
+
+    def create_all_then_the_other_process_migrates(*args, **kwargs):
+        real_create_all(*args, **kwargs)
+        other = sqlite3.connect(tmp_path / "older.db")
+        for name, sql_type in store_module._TRAINING_ADDED.items():
+            other.execute(f"ALTER TABLE training ADD COLUMN {name} {sql_type}")
+        other.commit()
+        other.close()
+    monkeypatch.setattr(store_module.metadata, "create_all", create_all_then_the_other_process_migrates)
+    older = make_app(url)  # (before the second look: "duplicate column name: content_hash")
+    monkeypatch.undo()
+    assert older.record.load(read_facts_file(write_facts(FRESH))).repeated == 4
+    assert audit.verify(older.store).ok
