@@ -432,7 +432,13 @@ def derive_event_id(fact_type: str, fields: dict[str, Any], occurrence: int) -> 
 _TRAINING_KEYS = frozenset(("id", "type", "date", "note", "person", "hours", "off_job", "course"))
 _TRAINING_HASHED_TAIL = ',"type":"training-recorded"}'
 _encode_text = json.encoder.encode_basestring  # a str as JSON text, as the canonical encoder writes it
-_int_text, _float_text = int.__repr__, float.__repr__  # (what the JSON encoder writes for numbers)
+_int_text = int.__repr__  # (what the JSON encoder writes for a whole number)
+
+
+def _nonblank_text(value: Any) -> str | None:
+    """`value` stripped, when it is text that is not blank (what `_check_fields` accepts inline for
+    text and references); else None."""
+    return (value.strip() or None) if type(value) is str else None
 
 
 def training_fact(raw: dict) -> Fact | None:
@@ -448,11 +454,10 @@ def training_fact(raw: dict) -> Fact | None:
     if not _TRAINING_KEYS.issuperset(raw):
         return None
     get = raw.get
-    given, date, person, hours, off_job = get("id"), get("date"), get("person"), get("hours"), get("off_job")
-    if type(given) is not str or type(person) is not str or type(date) is not str or type(off_job) is not bool:
-        return None
-    given, person = given.strip(), person.strip()
-    if not given or not person or len(date) != 10 or not _DATE.match(date):
+    given, person = _nonblank_text(get("id")), _nonblank_text(get("person"))
+    date, hours, off_job = get("date"), get("hours"), get("off_job")
+    if given is None or person is None or type(off_job) is not bool or type(date) is not str \
+            or len(date) != 10 or not _DATE.match(date):
         return None
     try:
         year = dt.date.fromisoformat(date).year
@@ -460,22 +465,16 @@ def training_fact(raw: dict) -> Fact | None:
         return None
     if not YEARS[0] <= year <= YEARS[1] or type(hours) is not int or not 0 <= hours <= MAX_CLASS_HOURS:
         return None
-    note, course = get("note"), get("course")
-    fields: dict[str, Any] = {"date": date}
+    note, course = get("note"), get("course")  # (optional; given, non-blank text)
+    if note is not None and (note := _nonblank_text(note)) is None:
+        return None
+    if course is not None and (course := _nonblank_text(course)) is None:
+        return None
+    fields: dict[str, Any] = {"date": date}  # (in _check_fields' order: date, note, person, hours, …)
     if note is not None:
-        if type(note) is not str:
-            return None
-        note = note.strip()
-        if not note:
-            return None
         fields["note"] = note
     fields["person"], fields["hours"], fields["off_job"] = person, hours, off_job
     if course is not None:
-        if type(course) is not str:
-            return None
-        course = course.strip()
-        if not course:
-            return None
         fields["course"] = course
     payload = ("{" + ("" if course is None else '"course":' + _encode_text(course) + ",")
                + '"date":' + _encode_text(date) + ',"hours":' + _int_text(hours)
