@@ -86,6 +86,9 @@ _LONE_SURROGATE = re.compile(r"(?<!\\)(?:\\\\)*\\(?:u|U0000)[dD][89a-fA-F][0-9a-
 def yaml_text(name: str, text: str) -> str:
     """The text with each escaped surrogate pair written as the character it stands for; an
     escape of half a pair is refused (it is not a character)."""
+    if "\\u" not in text and "\\U" not in text:  # (no \u or \U escape at all: the usual text)
+        return text
+
     def join(m: re.Match) -> str:
         high, low = int(m.group(2), 16), int(m.group(3), 16)
         return m.group(1) + chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.facts_file import FileError, _plain, _yaml, fast_yaml, yaml_text
+from adapters.gcpause import paused_gc
 from adapters.record import LoadResult, RecordService
 from domain.facts import Fact
 from ruamel.yaml.error import MarkedYAMLError
@@ -33,7 +34,7 @@ def read_plan(path: Path) -> Fact:
     plain = fast_yaml(text)
     if plain is not None:
         try:
-            return _plan_fact(name, plain)
+            return _plan_fact(name, plain, is_plain=True)
         except FileError:
             pass  # read it again with the round-trip reader, which knows the lines
     try:
@@ -44,9 +45,9 @@ def read_plan(path: Path) -> Fact:
     return _plan_fact(name, doc)
 
 
-def _plan_fact(name: str, doc: Any) -> Fact:
-    """Checks a plan document (ruamel's, with lines, or plain Python from the fast reader) and
-    makes its plan-published fact."""
+def _plan_fact(name: str, doc: Any, is_plain: bool = False) -> Fact:
+    """Checks a plan document (ruamel's, with lines, or plain Python from the fast reader:
+    `is_plain`) and makes its plan-published fact."""
     if not isinstance(doc, dict):
         raise FileError(name, "a plan file is a mapping with jurisdiction, year, document, groups, tasks", line=1)
 
@@ -90,7 +91,7 @@ def _plan_fact(name: str, doc: Any) -> Fact:
             if not isinstance(value, list) or not all(isinstance(u, str) and u.strip() for u in value):
                 raise FileError(name, f"{key} must be a list of unit names", line=line(task, key),
                                 record=where, field_name=key)
-    plain = _plain(doc)
+    plain = doc if is_plain else _plain(doc)
     key = f"{jurisdiction}-{year}"
     document = {k: str(v) for k, v in (plain.get("document") or {}).items()}
     fields = {"key": key, "jurisdiction": jurisdiction, "year": year, "document": document,
@@ -102,8 +103,12 @@ def _plan_fact(name: str, doc: Any) -> Fact:
 
 
 def import_plan(record: RecordService, path: Path, actor: str = "cli") -> tuple[Fact, LoadResult]:
-    fact = read_plan(path)
-    return fact, record.record_facts([fact], str(path), actor, fact.fields["jurisdiction"])
+    # (reading a plan makes tens of thousands of objects and no reference cycles: with the
+    # collector running, they set off collections that walk the whole process — in the bench a
+    # full one, ~80 ms, during one of its three plans; see adapters.gcpause)
+    with paused_gc():
+        fact = read_plan(path)
+        return fact, record.record_facts([fact], str(path), actor, fact.fields["jurisdiction"])
 
 
 def show_plan(record: RecordService, year: int, jurisdiction: str = "shanghai") -> dict | None:

@@ -106,3 +106,69 @@ def test_a_shipped_data_file_the_fast_reader_declines_is_read_by_ruamel_the_same
                                               "flag": "yes"}
     assert load_yaml(text.replace("!!str yes", "ok"), int_keys=True) == \
         {2024: {"holidays": [{"date": "2024-01-01", "name": "元旦"}]}, "flag": "ok"}
+
+
+def _block(value, indent: int = 0) -> str:
+    """A nested value (leaves: scalar texts as they are written) as block YAML."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "\n".join(f"{pad}{k}:" + (("\n" + _block(v, indent + 2)) if isinstance(v, (dict, list)) and v
+                                          else " " + _block(v)) for k, v in value.items())
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return "\n".join(f"{pad}-" + (("\n" + _block(v, indent + 2)) if isinstance(v, (dict, list)) and v
+                                       else " " + _block(v)) for v in value)
+    return value
+
+
+nested = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.sampled_from(["a", "b", "c", "07", "2004", "'a'", "x y"]), inner,
+                                            max_size=3)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "b", "tasks", "document", "2004"]), nested, min_size=1, max_size=4))
+def test_generated_nested_documents(doc):
+    """Mappings and lists inside each other (as a plan file nests them), in block style."""
+    text = _block(doc)
+    fast = fast_yaml(text)
+    if fast is None:
+        return
+    kind, slow = _slow(text)
+    assert kind == "ok" and repr(fast) == repr(slow), text
+
+
+@pytest.mark.parametrize("text", [
+    "a: &x {b: 1}\nc: *x", "a: &x [1, 2]\nb: *x", "a: &x\n  b: *x", "- &x [*x]", "a: &s text\nb: *s",
+    "a: {b: [1, {c: [x, y]}]}\nd: []\ne: {}", "a:\n  - b: 1\n    c: [2, 3.5]\n  - d: null",
+])
+def test_aliases_and_nesting_agree_or_step_aside(text):
+    fast = fast_yaml(text)
+    if fast is None:
+        return
+    kind, slow = _slow(text)
+    assert kind == "ok" and repr(fast) == repr(slow), text
+
+
+def test_a_collection_met_twice_or_inside_itself_steps_aside():
+    assert fast_yaml("a: &x {b: 1}\nc: *x") is None
+    assert fast_yaml("a: &x\n  b: *x") is None  # (it would never end)
+    assert fast_yaml("a: &s text\nb: *s") == {"a": "text", "b": "text"}  # a text alias is just the text
+
+
+def test_a_plan_file_as_the_benchmark_writes_it_is_read_fast_and_the_same(tmp_path):
+    from adapters.facts_file import yaml_text
+    from bench.workload import Workload, write_plan_files
+    path = write_plan_files(Workload("small"), tmp_path)[0]
+    text = path.read_text(encoding="utf-8")
+    assert yaml_text(str(path), text) is text  # no escapes: nothing to join
+    fast = fast_yaml(text)
+    assert fast is not None and fast["tasks"]
+    assert repr(fast) == repr(_plain(_yaml().load(text)))
