@@ -148,14 +148,10 @@ COMMANDS: dict[str, Callable[[Any, Fact], None]] = {
     "center-acceptance-applied": lambda a, x: a.apply_for_acceptance(x.id, x.content_hash, x.date),
     "center-accepted": lambda a, x: a.accept(x.id, x.content_hash, x.date),
     "center-revoked": lambda a, x: a.revoke(x.id, x.content_hash, x.date),
-    "task-reassigned": lambda a, x: a.reassign_task(x.id, x.content_hash, x.date, x.fields["task"],
-                                                    x.fields["leads"], x.fields.get("supporting", [])),
-    "task-milestone-set": lambda a, x: a.set_milestone(x.id, x.content_hash, x.date, x.fields["task"],
-                                                       x.fields["name"], x.fields["due"]),
-    "task-progress-reported": lambda a, x: a.report_progress(x.id, x.content_hash, x.date, x.fields["task"],
-                                                             x.fields["unit"], x.fields["text"], x.fields.get("milestone")),
-    "task-completed": lambda a, x: a.complete_task(x.id, x.content_hash, x.date, x.fields["task"], x.fields.get("unit")),
 }
+# A plan's task facts: gathered from a file, in its order, and stored as one event of the plan
+# (WorkPlan.record_task_facts), each checked against the plan as it comes.
+TASK_FACTS = frozenset(("task-reassigned", "task-milestone-set", "task-progress-reported", "task-completed"))
 
 
 def facts_of(doc: FactsDocument) -> list[Located]:
@@ -395,7 +391,7 @@ class RecordService:
                 target = in_file.get(fact.fields["retracts"])
                 if target is not None:
                     touched.add(_aggregate_of(target))
-            elif fact.type in COMMANDS:
+            elif fact.type in COMMANDS or fact.type in TASK_FACTS:
                 touched.add(_aggregate_of(fact))
         # The recorded aggregates that the file's commands and retractions act on, read in one
         # query (one `repository.get` each took ~0.3-0.6 ms: 544 of them in a file of 10,000)
@@ -410,6 +406,13 @@ class RecordService:
         register: list[str] = []  # the register's entries, as JSON text (register_entry)
         register_id: UUID | None = None
         register_text = ""
+
+        task_facts: dict[UUID, list[dict]] = {}  # a plan's task facts of this file, not yet stored
+
+        def store_task_facts(agg: Subject) -> None:
+            batch = task_facts.pop(agg.id, None)
+            if batch:
+                agg.record_task_facts(batch)
 
         rows: list[tuple] = []
         training_rows: list[tuple] = []
@@ -430,16 +433,25 @@ class RecordService:
                         if agg_id not in aggregates:
                             aggregates[agg_id] = self.store.app.repository.get(agg_id)
                         agg = aggregates[agg_id]
+                    store_task_facts(agg)  # (what it retracts may be one of them)
                     agg.check_can_retract(target, fact.id)
                     agg.retract(target, fact.id, fact.content_hash, fact.date, fact.fields.get("reason") or "")
                     agg_id = agg.id
+                elif fact.type in TASK_FACTS:
+                    cls, key = _aggregate_of(fact)
+                    agg = aggregate(cls, key)
+                    agg.check_task(fact.fields["task"])
+                    agg_id = agg.id
+                    batch = task_facts.get(agg_id)
+                    if batch is None:
+                        batch = task_facts[agg_id] = []
+                    batch.append({"type": fact.type, "fact_id": fact.id, "content_hash": fact.content_hash,
+                                  "fields": fact.fields})
                 elif fact.type in COMMANDS:
                     cls, key = _aggregate_of(fact)
                     agg = aggregate(cls, key)
                     if fact.type in ANSWERS:
                         agg.check_answers(fact.fields.get("refers_to"), ANSWERS[fact.type])
-                    if hasattr(agg, "check_task") and "task" in fact.fields:
-                        agg.check_task(fact.fields["task"])
                     COMMANDS[fact.type](agg, fact)
                     agg_id = agg.id
                 elif fact.type == "training-recorded" and (TrainingRecord, fact.id) not in touched:
@@ -484,6 +496,8 @@ class RecordService:
             seq += 1
             if progress and (n % 1000 == 0 or n == total):
                 progress(n, total)
+        for agg in list(aggregates.values()):
+            store_task_facts(agg)
         result.by_type.update(loc.fact.type for loc in new)
         if register:
             created.append(self.store.creation(TrainingRegister, key=register_key,

@@ -37,24 +37,50 @@ class WorkPlan(Subject):
         except KeyError:
             raise UnknownReferenceError(f"plan {self.key!r} has no task {number}") from None
 
+    # What each task fact does to its task (one place: the per-fact events of older stores and
+    # the submission's event below both apply it).
+    def _apply_task_fact(self, fact_type: str, fact_id: str, content_hash: str, number: int,
+                         fields: dict) -> None:
+        self._note(fact_id, content_hash, fact_type)
+        task = self.tasks[int(number)]
+        if fact_type == "task-reassigned":
+            task.update(leads=list(fields["leads"]), supporting=list(fields.get("supporting", [])))
+        elif fact_type == "task-milestone-set":
+            task.setdefault("milestones_set", []).append({"name": fields["name"], "due": fields["due"]})
+        elif fact_type == "task-progress-reported":
+            task["progress"].append(fact_id)
+        elif fact_type == "task-completed":
+            task["status"] = "completed"
+        else:
+            raise TaskError(f"{fact_type!r} is not a task fact")
+
+    @event("TaskFactsRecorded")
+    def record_task_facts(self, facts: list[dict]) -> None:
+        """A submission's task facts on this plan (one file, one request), in its order, as one
+        event: each keeps its type, id, content hash and fields ({"type", "fact_id",
+        "content_hash", "fields"}), so each can still be retracted on its own. (A file of task
+        facts stored one event each spent most of its time in the event machinery.)"""
+        for f in facts:
+            fields = f["fields"]
+            self._apply_task_fact(f["type"], f["fact_id"], f["content_hash"], fields["task"], fields)
+
+    # One event per task fact: how stores written before round 10 hold them (still replayed).
     @event("TaskReassigned")
     def reassign_task(self, fact_id: str, content_hash: str, date: str, number: int,
                       leads: list[str], supporting: list[str]) -> None:
         """重新分工: a new lead/supporting assignment; the old one stays in the record."""
-        self._note(fact_id, content_hash, "task-reassigned")
-        self.tasks[int(number)].update(leads=list(leads), supporting=list(supporting))
+        self._apply_task_fact("task-reassigned", fact_id, content_hash, number,
+                              {"leads": leads, "supporting": supporting})
 
     @event("MilestoneSet")
     def set_milestone(self, fact_id: str, content_hash: str, date: str, number: int, name: str, due: str) -> None:
         """时间节点 set by the division for a task."""
-        self._note(fact_id, content_hash, "task-milestone-set")
-        self.tasks[int(number)].setdefault("milestones_set", []).append({"name": name, "due": due})
+        self._apply_task_fact("task-milestone-set", fact_id, content_hash, number, {"name": name, "due": due})
 
     @event("ProgressReported")
     def report_progress(self, fact_id: str, content_hash: str, date: str, number: int, unit: str,
                         text: str, milestone: str | None = None) -> None:
-        self._note(fact_id, content_hash, "task-progress-reported")
-        self.tasks[int(number)]["progress"].append(fact_id)
+        self._apply_task_fact("task-progress-reported", fact_id, content_hash, number, {})
 
     def check_can_complete(self, number: int) -> None:
         if self.check_task(number)["status"] == "completed":
@@ -62,5 +88,4 @@ class WorkPlan(Subject):
 
     @event("TaskCompleted")
     def complete_task(self, fact_id: str, content_hash: str, date: str, number: int, unit: str | None = None) -> None:
-        self._note(fact_id, content_hash, "task-completed")
-        self.tasks[int(number)]["status"] = "completed"
+        self._apply_task_fact("task-completed", fact_id, content_hash, number, {})

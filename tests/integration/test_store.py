@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from uuid import UUID
 
 import pytest
 from sqlalchemy import text
@@ -846,3 +847,66 @@ def test_an_older_store_opened_by_two_processes_at_once_gains_its_columns_once(t
     monkeypatch.undo()
     assert older.record.load(read_facts_file(write_facts(FRESH))).repeated == 4
     assert audit.verify(older.store).ok
+
+
+TASK_FACTS = """events:
+  - {id: tk1, type: task-reassigned, date: 2023-04-01, plan: shanghai-2023, task: 1, leads: [市计量院]}
+  - {id: tk2, type: task-milestone-set, date: 2023-04-02, plan: shanghai-2023, task: 1, name: 中期, due: 2023-06-30}
+  - {id: tk3, type: task-progress-reported, date: 2023-06-01, plan: shanghai-2023, task: 1, unit: 市计量院,
+     text: 已完成一半, milestone: 中期}
+  - {id: tk4, type: task-milestone-set, date: 2023-04-02, plan: shanghai-2023, task: 2, name: 年底, due: 2023-12-31}
+  - {id: tk5, type: task-completed, date: 2023-12-01, plan: shanghai-2023, task: 1, unit: 市计量院}
+  - {id: tk6, type: event-retracted, date: 2023-07-01, retracts: tk4, reason: 录入错误}
+"""
+
+
+def _plan_topics(app, plan_id) -> list[str]:
+    with app.store.engine.connect() as conn:
+        rows = conn.execute(text("SELECT originator_id, topic FROM record_events ORDER BY id")).all()
+    def as_uuid(oid) -> UUID:  # (SQLite: 16 bytes; PostgreSQL: a uuid)
+        return UUID(bytes=bytes(oid)) if isinstance(oid, (bytes, memoryview)) else UUID(str(oid))
+    return [topic.rsplit(".", 1)[-1] for oid, topic in rows if as_uuid(oid) == plan_id]
+
+
+def test_a_files_task_facts_are_one_event_of_their_plan_and_each_is_retracted_on_its_own(
+        store_url, make_app, write_facts):
+    """A file's task facts on a plan are stored as one event of the plan (WorkPlan.TaskFactsRecorded):
+    the plan replays from the store with every fact applied in file order, the read model shows
+    them, a retraction in the same file or a later one takes one fact, and a repeat is a no-op."""
+    from adapters.plans import bundled_path, import_plan, show_plan
+    from domain.plan import WorkPlan
+    app = make_app(store_url)
+    import_plan(app.record, bundled_path("shanghai-2023"))
+    plan_id = WorkPlan.create_id("shanghai-2023")
+    result = app.record.load(read_facts_file(write_facts(TASK_FACTS)))
+    assert result.recorded == 6
+    assert _plan_topics(app, plan_id) == ["Published", "TaskFactsRecorded", "FactRetracted"]
+    plan = app.store.app.repository.get(plan_id)
+    assert plan.tasks[1]["leads"] == ["市计量院"] and plan.tasks[1]["supporting"] == []
+    assert plan.tasks[1]["milestones_set"] == [{"name": "中期", "due": "2023-06-30"}]
+    assert plan.tasks[1]["progress"] == ["tk3"] and plan.tasks[1]["status"] == "completed"
+    assert plan.fact_types["tk4"] == "task-milestone-set" and plan.retracted == {"tk4": "tk6"}
+    shown = {t["number"]: t for t in show_plan(app.record, 2023)["tasks"]}
+    assert shown[1]["milestones_set"] == [{"name": "中期", "due": "2023-06-30"}] and shown[1]["status"] == "completed"
+    assert "milestones_set" not in shown[2]  # retracted
+
+    before = _snapshot(app)
+    again = app.record.load(read_facts_file(write_facts(TASK_FACTS)))
+    assert (again.recorded, again.repeated) == (0, 6) and _snapshot(app) == before
+
+    app.record.load(read_facts_file(write_facts(
+        "events:\n  - {id: tk7, type: event-retracted, date: 2023-08-01, retracts: tk3}\n")))
+    assert app.store.app.repository.get(plan_id).retracted == {"tk4": "tk6", "tk3": "tk7"}
+    before = _snapshot(app)
+    with pytest.raises(FileError) as err:
+        app.record.load(read_facts_file(write_facts(
+            "events:\n  - {id: tk8, type: event-retracted, date: 2023-08-02, retracts: tk3}\n")))
+    assert "already retracted" in err.value.message
+    with pytest.raises(FileError) as err:
+        app.record.load(read_facts_file(write_facts(
+            "events:\n  - {id: tk9, type: task-milestone-set, date: 2023-04-02, plan: shanghai-2023, task: 1,"
+            " name: 年中, due: 2023-06-30}\n"
+            "  - {id: tk10, type: task-completed, date: 2023-12-01, plan: shanghai-2023, task: 99}\n")))
+    assert err.value.line == 3 and "no task 99" in err.value.message
+    assert _snapshot(app) == before
+    assert audit.verify(app.store).ok

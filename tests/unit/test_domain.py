@@ -1,5 +1,7 @@
 """Aggregates: commands record past-tense events; guards refuse what the record cannot say."""
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.center import Center
 from domain.errors import AlreadyRetractedError, FactConflictError, ReferenceMismatchError
@@ -116,6 +118,74 @@ def test_a_work_plan_assigns_reassigns_and_completes_tasks():
         plan.check_can_complete(1)
     with pytest.raises(Exception):
         plan.check_task(99)
+
+
+_TASKS = [{"number": n, "title": f"任务{n}", "leads": ["市局计量处"], "supporting": []} for n in (1, 2, 3)]
+_task_fact = st.one_of(
+    st.tuples(st.just("task-reassigned"), st.sampled_from([1, 2, 3]),
+              st.fixed_dictionaries({"leads": st.lists(st.sampled_from(["市计量院", "区局"]), min_size=1, max_size=2)},
+                                    optional={"supporting": st.lists(st.sampled_from(["区局", "所"]), max_size=2)})),
+    st.tuples(st.just("task-milestone-set"), st.sampled_from([1, 2, 3]),
+              st.fixed_dictionaries({"name": st.sampled_from(["中期", "年底"]), "due": st.just("2023-06-30")})),
+    st.tuples(st.just("task-progress-reported"), st.sampled_from([1, 2, 3]),
+              st.fixed_dictionaries({"unit": st.just("市计量院"), "text": st.just("进展")},
+                                    optional={"milestone": st.just("中期")})),
+    st.tuples(st.just("task-completed"), st.sampled_from([1, 2, 3]),
+              st.fixed_dictionaries({}, optional={"unit": st.just("市计量院")})),
+)
+
+
+def _per_fact(plan, fact_type, fact_id, number, f):
+    """A task fact as one event of its own: how stores written before round 10 hold it."""
+    date = "2023-05-01"
+    if fact_type == "task-reassigned":
+        plan.reassign_task(fact_id, "h" + fact_id, date, number, f["leads"], f.get("supporting", []))
+    elif fact_type == "task-milestone-set":
+        plan.set_milestone(fact_id, "h" + fact_id, date, number, f["name"], f["due"])
+    elif fact_type == "task-progress-reported":
+        plan.report_progress(fact_id, "h" + fact_id, date, number, f["unit"], f["text"], f.get("milestone"))
+    else:
+        plan.complete_task(fact_id, "h" + fact_id, date, number, f.get("unit"))
+
+
+def _state(plan) -> tuple:
+    return plan.tasks, plan.facts, plan.fact_types, plan.retracted
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_task_fact, min_size=1, max_size=8))
+def test_a_plans_task_facts_in_one_event_do_what_one_event_each_did(facts):
+    """A submission's task facts are one event of the plan; it must leave the plan as the
+    per-fact events of older stores do, when applied and when replayed from stored form."""
+    from adapters.store import Record
+    one_each = WorkPlan("shanghai-2023", "plan:shanghai-2023", "h", "shanghai", 2023, {}, [], _TASKS)
+    together = WorkPlan("shanghai-2023", "plan:shanghai-2023", "h", "shanghai", 2023, {}, [], _TASKS)
+    batch = []
+    for i, (fact_type, number, f) in enumerate(facts):
+        _per_fact(one_each, fact_type, f"f{i}", number, f)
+        batch.append({"type": fact_type, "fact_id": f"f{i}", "content_hash": f"hf{i}",
+                      "fields": {"date": "2023-05-01", "plan": "shanghai-2023", "task": number, **f}})
+    together.record_task_facts(batch)
+    for plan in (one_each, together):
+        plan.retract("f0", "r0", "hr0", "2023-07-01", "")
+    assert _state(together) == _state(one_each)
+    events = {"one_each": one_each.collect_events(), "together": together.collect_events()}
+    assert [type(e).__name__ for e in events["together"]] == ["Published", "TaskFactsRecorded", "FactRetracted"]
+    assert len(events["one_each"]) == len(facts) + 2
+    mapper = Record(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}).mapper
+    replayed = {}
+    for name, stored in events.items():
+        copy = None
+        for e in stored:
+            copy = mapper.to_domain_event(mapper.to_stored_event(e)).mutate(copy)
+        replayed[name] = _state(copy)
+    assert replayed["together"] == replayed["one_each"] == _state(one_each)
+
+
+def test_a_task_fact_of_an_unknown_kind_is_refused():
+    plan = WorkPlan("shanghai-2023", "plan:shanghai-2023", "h", "shanghai", 2023, {}, [], _TASKS)
+    with pytest.raises(TaskError):
+        plan.record_task_facts([{"type": "task-deleted", "fact_id": "x", "content_hash": "h", "fields": {"task": 1}}])
 
 
 def test_a_notice_is_issued_once_and_records_its_deliveries():
