@@ -910,3 +910,28 @@ def test_a_files_task_facts_are_one_event_of_their_plan_and_each_is_retracted_on
     assert err.value.line == 3 and "no task 99" in err.value.message
     assert _snapshot(app) == before
     assert audit.verify(app.store).ok
+
+
+def test_registrations_read_once_are_held_and_what_was_missing_is_read_again(store_url, make_app, write_facts):
+    """The service holds the registrations it has read (the record never changes them): a repeat
+    is still a repeat, other content is still refused, and a person another service registers
+    after this one missed them is found."""
+    app = make_app(store_url)
+    other = make_app(store_url)  # another process on the same store
+    app.record.load(read_facts_file(write_facts(FRESH)))
+    training = "events:\n  - {{id: {id}, type: training-recorded, date: 2023-05-02, person: {person}, hours: 1, off_job: true}}\n"
+    app.record.load(read_facts_file(write_facts(training.format(id="h1", person="p9"))))
+    assert "person:p9" in app.record._registered  # held
+    before = _snapshot(app)
+    with pytest.raises(FileError) as err:
+        app.record.load(read_facts_file(write_facts(training.format(id="h2", person="p10"))))
+    assert "unknown person 'p10'" in err.value.message and "person:p10" not in app.record._registered
+    with pytest.raises(FileError) as err:
+        app.record.load(read_facts_file(write_facts(
+            "people:\n  - {id: p9, name: 改名, unit: u9, duties: [type-evaluation], since: 2022-05-01}\n")))
+    assert "already recorded with different content" in err.value.message
+    assert app.record.load(read_facts_file(write_facts(FRESH))).repeated == 4
+    assert _snapshot(app) == before
+    other.record.load(read_facts_file(write_facts(
+        "people:\n  - {id: p10, name: 又一人, unit: u9, duties: [type-evaluation], since: 2022-05-01}\n")))
+    assert app.record.load(read_facts_file(write_facts(training.format(id="h2", person="p10")))).recorded == 1
