@@ -443,8 +443,25 @@ class RecordService:
         seq = self.store.next_seq(session)
         total = len(new)
         last_agg, agg_text = None, ""
+        register_append, training_append = register.append, training_rows.append
         for n, loc in enumerate(_order(new), start=1):
             fact = loc.fact
+            if fact.type == TRAINING and (not touched or (TrainingRecord, fact.id) not in touched):
+                # (most facts of a large file) an entry of the submission's register, as JSON
+                # text made from the fact's payload (see register_entry), and its training row
+                if register_id is None:
+                    register_key = f"{session.info['recorded_at']}|{fact.id}"
+                    register_id = TrainingRegister.create_id(register_key)
+                    register_text = str(register_id)
+                fact_id = fact.id
+                payload, digest = fact.encoded
+                register_append(register_entry(fact_id, digest, payload))
+                training_append(training_table_row(seq, fact_id, fact.fields, loc.jurisdiction, recorded_at, digest,
+                                                   register_text, actor, file))
+                seq += 1
+                if progress and (n % 1000 == 0 or n == total):
+                    progress(n, total)
+                continue
             try:
                 if fact.type == "event-retracted":
                     target = fact.fields["retracts"]
@@ -477,22 +494,6 @@ class RecordService:
                         agg.check_answers(fact.fields.get("refers_to"), ANSWERS[fact.type])
                     COMMANDS[fact.type](agg, fact)
                     agg_id = agg.id
-                elif fact.type == "training-recorded" and (TrainingRecord, fact.id) not in touched:
-                    if register_id is None:
-                        register_key = f"{session.info['recorded_at']}|{fact.id}"
-                        register_id = TrainingRegister.create_id(register_key)
-                        register_text = str(register_id)
-                    # the register's entry as JSON text, made from the fact's payload (see
-                    # register_entry); the facts row and the training row, made here directly
-                    f, fact_id, payload, digest = fact.fields, fact.id, fact.payload, fact.content_hash
-                    register.append(register_entry(fact_id, digest, payload))
-                    jurisdiction = loc.jurisdiction
-                    training_rows.append(training_table_row(seq, fact_id, f, jurisdiction, recorded_at, digest,
-                                                            register_text, actor, file))
-                    seq += 1
-                    if progress and (n % 1000 == 0 or n == total):
-                        progress(n, total)
-                    continue
                 else:
                     cls, kwargs = _creation(fact, loc.jurisdiction)
                     if (cls, kwargs["key"]) in touched:
