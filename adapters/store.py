@@ -493,12 +493,12 @@ class Store:
         others: a mapping's order is not kept). Tests compare what it stores with the aggregate
         built the usual way."""
         event_cls = _created_event_class(cls)
-        encoded = {k: v for k, v in kwargs.items() if type(v) is EncodedJSON}
-        state = {"timestamp": event_cls.create_timestamp(), "originator_topic": _topic(cls),
-                 **{k: v for k, v in kwargs.items() if k not in encoded}}
+        state = {"timestamp": event_cls.create_timestamp(), "originator_topic": _topic(cls), **kwargs}
+        if EncodedJSON not in map(type, kwargs.values()):  # (all but a register: no value to splice in)
+            return cls.create_id(kwargs["key"]), _topic(event_cls), self.app.mapper.transcoder.encode(state)
+        encoded = {k: state.pop(k) for k, v in kwargs.items() if type(v) is EncodedJSON}
         body = self.app.mapper.transcoder.encode(state)
-        if encoded:
-            body = body[:-1] + "".join(f",{json.dumps(k)}:{v}" for k, v in encoded.items()).encode() + b"}"
+        body = body[:-1] + "".join(f",{json.dumps(k)}:{v}" for k, v in encoded.items()).encode() + b"}"
         return cls.create_id(kwargs["key"]), _topic(event_cls), body
 
     def get_many(self, session: Session, ids: set[UUID]) -> dict[UUID, object]:

