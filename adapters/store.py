@@ -207,6 +207,13 @@ class Transcoder(JSONTranscoder):
     def encode(self, obj: Any) -> bytes:
         return self._encode(obj).encode("utf8")
 
+    def transcoded(self, obj: Any) -> dict:
+        """`obj`, of a registered type (a datetime …), in the form the encoder writes it: what its
+        default hook returns ({"_type_", "_data_"}), made before encoding. A state holding it
+        encodes to the same bytes, without the encoder calling back into Python for it (for a
+        creation's timestamp: 6.6 -> 4.5 us a person's event), and decodes to `obj` again."""
+        return self._encode_obj(obj)
+
 
 class Record(Application):
     """The eventsourcing application whose events are the record of metrology administration."""
@@ -493,11 +500,13 @@ class Store:
         others: a mapping's order is not kept). Tests compare what it stores with the aggregate
         built the usual way."""
         event_cls = _created_event_class(cls)
-        state = {"timestamp": event_cls.create_timestamp(), "originator_topic": _topic(cls), **kwargs}
+        transcoder = self.app.mapper.transcoder
+        state = {"timestamp": transcoder.transcoded(event_cls.create_timestamp()), "originator_topic": _topic(cls),
+                 **kwargs}
         if EncodedJSON not in map(type, kwargs.values()):  # (all but a register: no value to splice in)
-            return cls.create_id(kwargs["key"]), _topic(event_cls), self.app.mapper.transcoder.encode(state)
+            return cls.create_id(kwargs["key"]), _topic(event_cls), transcoder.encode(state)
         encoded = {k: state.pop(k) for k, v in kwargs.items() if type(v) is EncodedJSON}
-        body = self.app.mapper.transcoder.encode(state)
+        body = transcoder.encode(state)
         body = body[:-1] + "".join(f",{json.dumps(k)}:{v}" for k, v in encoded.items()).encode() + b"}"
         return cls.create_id(kwargs["key"]), _topic(event_cls), body
 

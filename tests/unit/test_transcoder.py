@@ -79,3 +79,16 @@ def test_the_transcoder_in_several_threads_writes_the_same_bytes():
 
 def test_the_record_application_uses_it():
     assert type(Record.construct_transcoder(Record.__new__(Record))) is Transcoder
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.datetimes(timezones=st.just(dt.timezone.utc)), st.uuids(),
+                 st.decimals(allow_nan=False, allow_infinity=False)), _STATE)
+def test_a_value_transcoded_before_encoding_is_written_and_read_as_the_value_itself(value, state):
+    """Store.creation gives its timestamp already transcoded: the bytes must be those of the
+    timestamp itself, and they must read back as it."""
+    ours, reference = _ours(), _reference()
+    given_as_is = {"timestamp": value, **state}
+    given_transcoded = {"timestamp": ours.transcoded(value), **state}
+    assert ours.encode(given_transcoded) == reference.encode(given_as_is)
+    assert ours.decode(ours.encode(given_transcoded))["timestamp"] == value
