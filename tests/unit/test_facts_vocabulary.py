@@ -143,7 +143,7 @@ def test_a_character_beyond_the_basic_plane_escaped_in_json_is_one_character(tmp
         read_facts_file(p)
 
 
-_KEYS = st.sampled_from(["course", "date", "hours", "note", "person", "task", "text", "ty", "typ", "typed", "type ",
+_KEYS = st.sampled_from(["course", "date", "hours", "note", "person", "task", "text", "ty", "typ", "typed", "type ", "type",
                          "tz", "unit", "year", "Z", "_", "单位", "a\"b", ""])
 _LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
                     st.text(max_size=8))
@@ -155,8 +155,9 @@ _VALUES = st.recursive(_LEAVES, lambda inner: st.one_of(st.lists(inner, max_size
 @given(st.sampled_from(["training-recorded", "task-progress-reported", "center-approved", "x"]),
        st.dictionaries(_KEYS, _VALUES, max_size=6))
 def test_the_payload_and_the_content_hash_are_those_of_the_canonical_encodings(fact_type, fields):
-    # payload_and_hash encodes once where it can (every key before "type"; a flat mapping); what
-    # it returns must be exactly the two canonical encodings, or every stored hash would change
+    # payload_and_hash encodes once where it can (every key before "type"), or each top-level
+    # item once (some key after it); what it returns must be exactly the two canonical
+    # encodings, or every stored hash would change
     from domain.facts import canonical_json, content_hash, payload_and_hash
     assert payload_and_hash(fact_type, fields) == (canonical_json(fields), content_hash(fact_type, fields))
 
