@@ -447,6 +447,10 @@ _encode_text = json.encoder.encode_basestring  # a str as JSON text, as the cano
 _int_text = int.__repr__  # (what the JSON encoder writes for a whole number)
 
 
+_YEAR_OF: dict[str, int] = {}  # a date's text → its year, once checked (a register meets the same days again and again)
+_new_fact = object.__new__
+
+
 def _nonblank_text(value: Any) -> str | None:
     """`value` stripped, when it is text that is not blank (what `_check_fields` accepts inline for
     text and references); else None."""
@@ -468,13 +472,18 @@ def training_fact(raw: dict) -> Fact | None:
     get = raw.get
     given, person = _nonblank_text(get("id")), _nonblank_text(get("person"))
     date, hours, off_job = get("date"), get("hours"), get("off_job")
-    if given is None or person is None or type(off_job) is not bool or type(date) is not str \
-            or len(date) != 10 or not _DATE.match(date):
+    if given is None or person is None or type(off_job) is not bool or type(date) is not str:
         return None
-    try:
-        year = dt.date.fromisoformat(date).year
-    except ValueError:
-        return None
+    year = _YEAR_OF.get(date)
+    if year is None:
+        if len(date) != 10 or not _DATE.match(date):
+            return None
+        try:
+            year = dt.date.fromisoformat(date).year
+        except ValueError:
+            return None
+        if len(_YEAR_OF) < 100_000:
+            _YEAR_OF[date] = year
     if not YEARS[0] <= year <= YEARS[1] or type(hours) is not int or not 0 <= hours <= MAX_CLASS_HOURS:
         return None
     note, course = get("note"), get("course")  # (optional; given, non-blank text)
@@ -492,8 +501,8 @@ def training_fact(raw: dict) -> Fact | None:
                + '"date":' + _encode_text(date) + ',"hours":' + _int_text(hours)
                + ("" if note is None else ',"note":' + _encode_text(note))
                + (',"off_job":true,"person":' if off_job else ',"off_job":false,"person":') + _encode_text(person) + "}")
-    fact = Fact(given, "training-recorded", fields)
-    held = fact.__dict__
-    held["encoded"] = (payload, hashlib.sha256((payload[:-1] + _TRAINING_HASHED_TAIL).encode()).hexdigest())
-    held["_references"] = [("person", "person", person)]
+    fact = _new_fact(Fact)  # (what Fact.__init__ does, with the memos filled in, in one update)
+    fact.__dict__.update(id=given, type="training-recorded", fields=fields,
+                         encoded=(payload, hashlib.sha256((payload[:-1] + _TRAINING_HASHED_TAIL).encode()).hexdigest()),
+                         _references=[("person", "person", person)])
     return fact
