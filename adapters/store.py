@@ -15,7 +15,9 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import re
+import sqlite3
 import threading
 from contextlib import contextmanager
 from functools import lru_cache
@@ -279,6 +281,73 @@ def copy_text(rows: list[tuple]) -> str:
     return "".join("\t".join(map(_copy_field, row)) + "\n" for row in rows)
 
 
+class WalCheckpointer:
+    """SQLite: copies the write-ahead log into the database file in a thread of its own, after
+    bulk writes, instead of in the writer's commit.
+
+    SQLite checkpoints in whichever connection commits once the log holds 1,000 pages: a load
+    waited there ~35 ms every third file of 10,000 facts (copying and two fsyncs), and the log it
+    left grew with the record. Here a PASSIVE checkpoint (it never waits for a lock, nor holds up
+    readers or the writer) runs on a connection of its own while the next file is being read and
+    checked; sqlite3 lets go of the GIL while it runs. The writer's automatic checkpoint stays on
+    as the fallback (a checkpoint that another process's reader held back, a thread that fell
+    behind). Bench, medium, loading everything: ~0.25-0.3 s less of ~2.6 s, in alternating runs.
+
+    Started by the first write that asks for it (nothing at import or open), stopped by `close`;
+    a process forked from one that started it starts its own. A failed checkpoint is counted and
+    left to the next one, or to the writer's fallback: the record is intact either way."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.runs = 0
+        self.failures = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def wake(self) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._wake = threading.Event()
+                self._thread = threading.Thread(target=self._run, args=(self._wake,), daemon=True,
+                                                name="metrolex-wal-checkpoint")
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self, wake: threading.Event) -> None:
+        try:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            self.failures += 1  # (the next wake starts a new thread and tries again)
+            return
+        try:
+            while True:
+                wake.wait()
+                wake.clear()
+                if self._stopping:
+                    return
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.runs += 1
+                except sqlite3.Error:
+                    self.failures += 1
+        finally:
+            conn.close()
+
+    def close(self, timeout: float = 60.0) -> None:
+        with self._lock:
+            self._stopping = True
+            thread = self._thread if self._pid == os.getpid() else None
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout)
+
+
 class Store:
     """Engine, scoped session and the Record application for one store URL."""
 
@@ -293,8 +362,12 @@ class Store:
         else:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
+        self.checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
             self._sqlite_pragmas(self.engine)
+            database = self.engine.url.database
+            if database and database != ":memory:" and not database.startswith("file:"):
+                self.checkpointer = WalCheckpointer(database)
         self.session = scoped_session(sessionmaker(bind=self.engine, autoflush=True))
         # one factory for read sessions (a sessionmaker is a new Session class: made per read, each
         # was a class and its reference cycles left for the collector)
@@ -423,6 +496,10 @@ class Store:
                         "FOR EACH ROW EXECUTE FUNCTION metrolex_refuse_change()"))
 
     # -- transactions -------------------------------------------------------------------------
+    # a write of at least this many rows (events, facts, training records, links) is followed by a
+    # checkpoint in the background (SQLite; see WalCheckpointer); smaller ones leave it to SQLite
+    CHECKPOINT_AFTER_ROWS = 1000
+
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """One write transaction: yields the session; on success chains the new events and commits.
@@ -450,6 +527,8 @@ class Store:
         finally:
             self.session.remove()
             conn.close()
+        if self.checkpointer is not None and session.info.get("rows", 0) >= self.CHECKPOINT_AFTER_ROWS:
+            self.checkpointer.wake()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -466,6 +545,7 @@ class Store:
         booleans): no per-row ORM or Core work."""
         if not rows:
             return
+        session.info["rows"] = session.info.get("rows", 0) + len(rows)
         conn = session.connection()
         cols = ", ".join(columns)
         if self.is_sqlite:
@@ -583,5 +663,7 @@ class Store:
         self.insert_rows(session, "record_chain", ("notification_id", "recorded_at", "link"), links)
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         self.session.remove()
         self.engine.dispose()

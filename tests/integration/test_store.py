@@ -935,3 +935,67 @@ def test_registrations_read_once_are_held_and_what_was_missing_is_read_again(sto
     other.record.load(read_facts_file(write_facts(
         "people:\n  - {id: p10, name: 又一人, unit: u9, duties: [type-evaluation], since: 2022-05-01}\n")))
     assert app.record.load(read_facts_file(write_facts(training.format(id="h2", person="p10")))).recorded == 1
+
+
+def _training_file(n: int, first: int = 0) -> str:
+    return FRESH.split("events:")[0] + "events:\n" + "".join(
+        f"  - {{id: bulk-{i}, type: training-recorded, date: 2023-05-02, person: p9, hours: 1, off_job: true}}\n"
+        for i in range(first, first + n))
+
+
+def _wait(predicate, seconds: float = 20.0) -> bool:
+    import time
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def test_a_bulk_write_is_checkpointed_in_the_background_and_a_small_one_is_left_to_sqlite(tmp_path, make_app,
+                                                                                         write_facts):
+    """SQLite: after a write of 1,000 rows or more, the store's checkpointer copies the log into
+    the database file on its own connection (the file grows at once, although the log is far
+    below SQLite's own 1,000-page threshold); a small write does not start it; closing the store
+    stops it."""
+    db = tmp_path / "metrolex.db"
+    app = make_app(f"sqlite:///{db}")
+    checkpointer = app.store.checkpointer
+    assert checkpointer is not None
+    app.record.load(read_facts_file(write_facts(FRESH)))
+    assert checkpointer.runs == 0 and checkpointer._thread is None
+    size_before = db.stat().st_size
+    app.record.load(read_facts_file(write_facts(_training_file(1500))))
+    assert _wait(lambda: checkpointer.runs >= 1), (checkpointer.runs, checkpointer.failures)
+    assert db.stat().st_size > size_before + 100_000
+    assert checkpointer.failures == 0
+    thread = checkpointer._thread
+    app.close()
+    assert not thread.is_alive()
+
+
+def test_without_the_checkpointer_the_bulk_write_stays_in_the_log(tmp_path, make_app, write_facts, monkeypatch):
+    """The same write with the threshold out of reach: the database file does not grow (the
+    writer's own checkpoint waits for 1,000 pages): what the test above sees is the checkpointer."""
+    from adapters.store import Store
+    monkeypatch.setattr(Store, "CHECKPOINT_AFTER_ROWS", 10**9)
+    db = tmp_path / "metrolex.db"
+    app = make_app(f"sqlite:///{db}")
+    app.record.load(read_facts_file(write_facts(FRESH)))
+    size_before = db.stat().st_size
+    app.record.load(read_facts_file(write_facts(_training_file(1500))))
+    assert app.store.checkpointer._thread is None
+    assert db.stat().st_size < size_before + 100_000
+
+
+def test_a_checkpointer_that_cannot_open_the_file_counts_it_and_the_next_wake_tries_again(tmp_path):
+    from adapters.store import WalCheckpointer
+    checkpointer = WalCheckpointer(str(tmp_path / "missing-dir" / "x.db"))
+    checkpointer.wake()
+    assert _wait(lambda: checkpointer.failures == 1)
+    (tmp_path / "missing-dir").mkdir()
+    checkpointer.wake()
+    assert _wait(lambda: checkpointer.runs == 1), (checkpointer.runs, checkpointer.failures)
+    checkpointer.close()
+    assert not checkpointer._thread.is_alive()
