@@ -39,7 +39,6 @@ from domain.subject import Subject
 from domain.training import TrainingRecord, TrainingRegister
 from domain.unit import Unit
 
-REF_PREFIX = {"unit": "unit:", "person": "person:", "center": "center:", "plan": "plan:"}
 
 
 @dataclass
@@ -341,12 +340,10 @@ class RecordService:
             line = (raw.field_lines.get(field_name or "", raw.line) if raw else None)
             return FileError(file, message, line=line, field_name=field_name, record=_label(raw) or loc.fact.id)
 
-        wanted = {loc.fact.id for loc in located}
-        for loc in located:
-            for _, kind, ref in loc.fact.references():
-                wanted.add(REF_PREFIX.get(kind, "") + str(ref))
-        known = self._known(session, wanted)
         in_file = {loc.fact.id: loc.fact for loc in located}
+        wanted = set(in_file)
+        wanted.update(ref[3] for loc in located for ref in loc.fact.reference_keys)
+        known = self._known(session, wanted)
 
         new: list[Located] = []
         for loc in located:
@@ -372,7 +369,7 @@ class RecordService:
         retracted_here: dict[str, str] = {}
         for loc in new:
             fact = loc.fact
-            for name, kind, ref in fact.references():
+            for name, kind, ref, key in fact.reference_keys:
                 if kind == "event":
                     rtype, rsubject = ref_type(ref)
                     if rtype is None:
@@ -388,10 +385,8 @@ class RecordService:
                         if ref in retracted_here and retracted_here[ref] != fact.id:
                             raise refuse(loc, f"{ref!r} is retracted twice in this file", name)
                         retracted_here[ref] = fact.id
-                else:
-                    key = REF_PREFIX[kind] + str(ref)
-                    if key not in in_file and key not in known:
-                        raise refuse(loc, f"unknown {kind} {ref!r}", name)
+                elif key not in in_file and key not in known:
+                    raise refuse(loc, f"unknown {kind} {ref!r}", name)
 
         aggregates: dict[Any, Subject] = {}
         agg_ids: dict[tuple[type, str], UUID] = {}  # (a uuid5 each: a file of task events acts on few)

@@ -147,13 +147,15 @@ class Fact:
 
     def references(self) -> list[tuple[str, str, str]]:
         """(field, kind, id) for every field that names something in the record."""
-        return self._references
+        return [r[:3] for r in self.reference_keys]
 
     @_memo
-    def _references(self) -> list[tuple[str, str, str]]:
+    def reference_keys(self) -> list[tuple[str, str, str, str]]:
+        """(field, kind, id, the fact id it names) for every field that names something: an
+        event by its own id, a unit, person, center or plan by its registration's ("person:p-1")."""
         fields = self.fields
-        return [(name, kind, fields[name]) for name, kind in _reference_specs(self.type)
-                if fields.get(name) is not None]
+        return [(name, kind, ref, str(ref) if kind == "event" else f"{kind}:{ref}")
+                for name, kind in _reference_specs(self.type) if (ref := fields.get(name)) is not None]
 
     @property
     def subject(self) -> str | None:
@@ -504,5 +506,5 @@ def training_fact(raw: dict) -> Fact | None:
     fact = _new_fact(Fact)  # (what Fact.__init__ does, with the memos filled in, in one update)
     fact.__dict__.update(id=given, type="training-recorded", fields=fields,
                          encoded=(payload, hashlib.sha256((payload[:-1] + _TRAINING_HASHED_TAIL).encode()).hexdigest()),
-                         _references=[("person", "person", person)])
+                         reference_keys=[("person", "person", person, "person:" + person)])
     return fact

@@ -241,3 +241,23 @@ def test_canonical_json_in_several_threads_is_the_library_encoders_text():
     with ThreadPoolExecutor(4) as pool:
         texts = list(pool.map(lambda _: canonical_json(shared), range(16)))
     assert set(texts) == {_REFERENCE_JSON.encode(shared)}
+
+
+def test_a_reference_names_the_fact_id_of_what_it_refers_to():
+    """Loading looks a reference up by the fact id it names (Fact.reference_keys): a unit, person
+    or center by its registration's id, a plan by its publication's, an event by its own."""
+    from domain.facts import Fact
+    unit = parse_registration("units", {"id": "u1", "name": "单位", "kind": "institute"}, "shanghai")
+    person = parse_registration("people", {"id": "p1", "name": "人", "unit": "u1", "duties": []}, "shanghai")
+    center = parse_registration("centers", {"id": "c1", "name": "中心", "host": "u1"}, "shanghai")
+    assert [k for *_, k in person.reference_keys] == [unit.id]
+    assert [k for *_, k in center.reference_keys] == [unit.id]
+    training = Fact(*parse_event({"id": "t1", "type": "training-recorded", "date": "2023-01-05", "person": "p1",
+                                  "hours": 1, "off_job": True}))
+    assert training.reference_keys == [("person", "person", "p1", person.id)]
+    notified = Fact(*parse_event({"type": "center-major-event-notified", "date": "2023-01-06", "center": "c1",
+                                  "refers_to": "me-1"}))
+    assert sorted(k for *_, k in notified.reference_keys) == sorted([center.id, "me-1"])
+    task = Fact(*parse_event({"type": "task-completed", "date": "2023-01-06", "plan": "shanghai-2023", "task": 1}))
+    assert [k for *_, k in task.reference_keys] == ["plan:shanghai-2023"]
+    assert [r[:3] for r in training.reference_keys] == training.references()

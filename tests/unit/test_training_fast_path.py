@@ -61,6 +61,7 @@ def test_the_direct_path_makes_the_fact_the_general_path_makes(raw, mostly_valid
     assert fast.payload == slow.payload == canonical_json(slow.fields)
     assert fast.content_hash == slow.content_hash == content_hash("training-recorded", slow.fields)
     assert fast.references() == slow.references()
+    assert fast.reference_keys == slow.reference_keys
 
 
 def test_the_direct_path_answers_for_the_common_form_and_its_hash_is_the_canonical_one():
