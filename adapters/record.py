@@ -32,7 +32,7 @@ from domain.assessment import IndicatorReport, PlanEvaluation
 from domain.center import Center
 from domain.errors import DomainError
 from domain.facts import (ANSWERS, Fact, FieldError, canonical_json, derive_event_id, parse_event,
-                          parse_registration, training_fact)
+                          parse_registration, person_fact, training_fact)
 from domain.person import Person
 from domain.plan import WorkPlan
 from domain.subject import Subject
@@ -172,7 +172,9 @@ def facts_of(doc: FactsDocument) -> list[Located]:
                         occurrences[key] += 1
                     fact = Fact(given, fact_type, fields)
             else:
-                fact = parse_registration(raw.section, raw.data, doc.jurisdiction)
+                fact = person_fact(raw.data) if raw.section == "people" else None
+                if fact is None:
+                    fact = parse_registration(raw.section, raw.data, doc.jurisdiction)
         except FieldError as exc:
             line = raw.field_lines.get(exc.field or "", raw.line)
             raise FileError(doc.file, exc.message, line=line, field_name=exc.field, record=_label(raw)) from None

@@ -508,3 +508,71 @@ def training_fact(raw: dict) -> Fact | None:
                          encoded=(payload, hashlib.sha256((payload[:-1] + _TRAINING_HASHED_TAIL).encode()).hexdigest()),
                          reference_keys=[("person", "person", person, "person:" + person)])
     return fact
+
+
+# -- person registrations, the bulk of a register of people: a direct path -------------------------
+_PERSON_KEYS = frozenset(("id", "name", "unit", "duties", "since", "email"))
+_DUTY_TEXTS = {duty: _encode_text(duty) for duty in DUTIES}  # a known duty → its JSON text
+_PERSON_HASHED_TYPE = ',"type":"person-registered"'
+
+
+def _checked_date(value: Any) -> bool:
+    """Whether `value` is a date `_check_fields` accepts inline (text YYYY-MM-DD, a real day in
+    YEARS); the year of each text is kept, as training_fact keeps it."""
+    if type(value) is not str:
+        return False
+    year = _YEAR_OF.get(value)
+    if year is None:
+        if len(value) != 10 or not _DATE.match(value):
+            return False
+        try:
+            year = dt.date.fromisoformat(value).year
+        except ValueError:
+            return False
+        if len(_YEAR_OF) < 100_000:
+            _YEAR_OF[value] = year
+    return YEARS[0] <= year <= YEARS[1]
+
+
+def person_fact(raw: Any) -> Fact | None:
+    """A `people` entry → its person-registered Fact, with its payload and content hash already
+    made; or None when the entry is not in the common form (texts, known duties as a list of
+    texts, a valid date), which `parse_registration` then reads as usual — and refuses, where it
+    is wrong.
+
+    Equal to `parse_registration("people", raw, …)` with the payload and hash of
+    `payload_and_hash` whenever it answers (tests/unit/test_training_fast_path.py, with
+    hypothesis): the canonical JSON written field by field (keys in sorted order: duties, email,
+    id, name, since, unit; the hashed text has "type" before "unit")."""
+    if type(raw) is not dict or not _PERSON_KEYS.issuperset(raw):
+        return None
+    get = raw.get
+    given, name, unit = _nonblank_text(get("id")), _nonblank_text(get("name")), _nonblank_text(get("unit"))
+    duties = get("duties")
+    if given is None or name is None or unit is None or type(duties) is not list:
+        return None
+    duty_texts = []
+    for duty in duties:
+        text = _DUTY_TEXTS.get(duty) if type(duty) is str else None
+        if text is None:
+            return None
+        duty_texts.append(text)
+    since, email = get("since"), get("email")
+    if since is not None and not _checked_date(since):
+        return None
+    if email is not None and (email := _nonblank_text(email)) is None:
+        return None
+    fields: dict[str, Any] = {"id": given, "name": name, "unit": unit, "duties": list(duties)}  # (_check_fields' order)
+    if since is not None:
+        fields["since"] = since
+    if email is not None:
+        fields["email"] = email
+    head = ('{"duties":[' + ",".join(duty_texts) + "]" + ("" if email is None else ',"email":' + _encode_text(email))
+            + ',"id":' + _encode_text(given) + ',"name":' + _encode_text(name)
+            + ("" if since is None else ',"since":' + _encode_text(since)))
+    tail = ',"unit":' + _encode_text(unit) + "}"
+    digest = hashlib.sha256((head + _PERSON_HASHED_TYPE + tail).encode()).hexdigest()
+    fact = _new_fact(Fact)  # (as in training_fact)
+    fact.__dict__.update(id="person:" + given, type="person-registered", fields=fields, encoded=(head + tail, digest),
+                         reference_keys=[("unit", "unit", unit, "unit:" + unit)])
+    return fact

@@ -1,4 +1,5 @@
-"""A training record's direct path (`domain.facts.training_fact`) against the general one.
+"""A training record's direct path (`domain.facts.training_fact`) against the general one; and a
+person registration's (`domain.facts.person_fact`), below.
 
 Loading reads most records through the direct path; whenever it answers, its fact must be the one
 `parse_event` and `Fact` make — same id, fields (values, their types, their order), payload,
@@ -77,3 +78,47 @@ def test_the_direct_path_answers_for_the_common_form_and_its_hash_is_the_canonic
     assert training_fact({**_COMMON, "hours": 7.5}) is None
     assert training_fact({**_COMMON, "id": 17}) is None
     assert training_fact({k: v for k, v in _COMMON.items() if k != "id"}) is None
+
+
+# -- a person registration's direct path (domain.facts.person_fact) against parse_registration ----
+from domain.facts import parse_registration, payload_and_hash, person_fact  # noqa: E402
+
+_PERSON_KEYS = ["id", "name", "unit", "duties", "since", "email", "Unit", "type"]
+_DUTIES = st.lists(st.sampled_from(["mandatory-verification", "type-evaluation", "other", "Other", " other", 3]),
+                   max_size=3)
+_PERSON_COMMON = {"id": "p-1", "name": "张三", "unit": "u-1", "duties": ["type-evaluation"], "since": "2020-02-29"}
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.dictionaries(st.sampled_from(_PERSON_KEYS), st.one_of(_VALUE, _DUTIES), max_size=7), st.booleans())
+@example({"duties": []}, True)
+@example({"since": None, "email": "a@b"}, True)
+@example({"email": "  "}, True)
+@example({"duties": ("other",)}, True)
+@example({"id": " p-2 ", "unit": " u-2 ", "name": "a\"b"}, True)
+def test_the_person_path_makes_the_fact_the_general_path_makes(raw, mostly_valid):
+    if mostly_valid:
+        raw = {**_PERSON_COMMON, **raw}
+    fast = person_fact(raw)
+    try:
+        slow = parse_registration("people", raw, "shanghai")
+    except FieldError:
+        assert fast is None  # the direct path never accepts what the general one refuses
+        return
+    if fast is None:
+        return
+    assert (fast.id, fast.type) == (slow.id, slow.type)
+    assert list(fast.fields.items()) == list(slow.fields.items())
+    assert [type(v) for v in fast.fields.values()] == [type(v) for v in slow.fields.values()]
+    assert (fast.payload, fast.content_hash) == payload_and_hash(slow.type, slow.fields) \
+        == (canonical_json(slow.fields), content_hash("person-registered", slow.fields))
+    assert fast.reference_keys == slow.reference_keys
+
+
+def test_the_person_path_answers_for_the_common_form():
+    fact = person_fact({**_PERSON_COMMON, "email": "zs@example.org"})
+    assert fact is not None  # (the property test above would pass if it never answered)
+    assert fact.payload == ('{"duties":["type-evaluation"],"email":"zs@example.org","id":"p-1","name":"张三",'
+                            '"since":"2020-02-29","unit":"u-1"}')
+    assert person_fact({**_PERSON_COMMON, "duties": ["juggling"]}) is None
+    assert person_fact({**_PERSON_COMMON, "id": 7}) is None
