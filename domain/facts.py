@@ -382,15 +382,9 @@ def _check_fields(raw: dict, specs: dict[str, Spec], what: str) -> dict[str, Any
                 if text:
                     out[name] = text
                     continue
-            elif kind == "date" and len(value) == 10 and _DATE.match(value):
-                try:
-                    year = dt.date.fromisoformat(value).year
-                except ValueError:
-                    pass  # _coerce says why
-                else:
-                    if YEARS[0] <= year <= YEARS[1]:
-                        out[name] = value
-                        continue
+            elif kind == "date" and _checked_date(value):  # (else _coerce says why)
+                out[name] = value
+                continue
         elif vt is bool:
             if kind == "bool":
                 out[name] = value
@@ -449,14 +443,43 @@ _encode_text = json.encoder.encode_basestring  # a str as JSON text, as the cano
 _int_text = int.__repr__  # (what the JSON encoder writes for a whole number)
 
 
-_YEAR_OF: dict[str, int] = {}  # a date's text → its year, once checked (a register meets the same days again and again)
+_YEAR_OF: dict[str, int] = {}  # a date's text → its year, once checked (see _checked_date)
 _new_fact = object.__new__
+
+
+def _made_fact(fact_id: str, fact_type: str, fields: dict[str, Any], payload: str, hashed: str,
+               reference_keys: list[tuple[str, str, str, str]]) -> Fact:
+    """A direct path's Fact: what Fact.__init__ does, with its memos (payload and the hash of
+    `hashed`, the reference keys) filled in, in one update."""
+    fact = _new_fact(Fact)
+    fact.__dict__.update(id=fact_id, type=fact_type, fields=fields,
+                         encoded=(payload, hashlib.sha256(hashed.encode()).hexdigest()),
+                         reference_keys=reference_keys)
+    return fact
 
 
 def _nonblank_text(value: Any) -> str | None:
     """`value` stripped, when it is text that is not blank (what `_check_fields` accepts inline for
     text and references); else None."""
     return (value.strip() or None) if type(value) is str else None
+
+
+def _checked_date(value: Any) -> bool:
+    """Whether `value` is a date `_check_fields` accepts inline (text YYYY-MM-DD, a real day in
+    YEARS); each text's year is kept once checked (a register meets the same days again and again)."""
+    if type(value) is not str:
+        return False
+    year = _YEAR_OF.get(value)
+    if year is None:
+        if len(value) != 10 or not _DATE.match(value):
+            return False
+        try:
+            year = dt.date.fromisoformat(value).year
+        except ValueError:
+            return False
+        if len(_YEAR_OF) < 100_000:
+            _YEAR_OF[value] = year
+    return YEARS[0] <= year <= YEARS[1]
 
 
 def training_fact(raw: dict) -> Fact | None:
@@ -474,19 +497,8 @@ def training_fact(raw: dict) -> Fact | None:
     get = raw.get
     given, person = _nonblank_text(get("id")), _nonblank_text(get("person"))
     date, hours, off_job = get("date"), get("hours"), get("off_job")
-    if given is None or person is None or type(off_job) is not bool or type(date) is not str:
-        return None
-    year = _YEAR_OF.get(date)
-    if year is None:
-        if len(date) != 10 or not _DATE.match(date):
-            return None
-        try:
-            year = dt.date.fromisoformat(date).year
-        except ValueError:
-            return None
-        if len(_YEAR_OF) < 100_000:
-            _YEAR_OF[date] = year
-    if not YEARS[0] <= year <= YEARS[1] or type(hours) is not int or not 0 <= hours <= MAX_CLASS_HOURS:
+    if given is None or person is None or type(off_job) is not bool or not _checked_date(date) \
+            or type(hours) is not int or not 0 <= hours <= MAX_CLASS_HOURS:
         return None
     note, course = get("note"), get("course")  # (optional; given, non-blank text)
     if note is not None and (note := _nonblank_text(note)) is None:
@@ -503,35 +515,14 @@ def training_fact(raw: dict) -> Fact | None:
                + '"date":' + _encode_text(date) + ',"hours":' + _int_text(hours)
                + ("" if note is None else ',"note":' + _encode_text(note))
                + (',"off_job":true,"person":' if off_job else ',"off_job":false,"person":') + _encode_text(person) + "}")
-    fact = _new_fact(Fact)  # (what Fact.__init__ does, with the memos filled in, in one update)
-    fact.__dict__.update(id=given, type="training-recorded", fields=fields,
-                         encoded=(payload, hashlib.sha256((payload[:-1] + _TRAINING_HASHED_TAIL).encode()).hexdigest()),
-                         reference_keys=[("person", "person", person, "person:" + person)])
-    return fact
+    return _made_fact(given, "training-recorded", fields, payload, payload[:-1] + _TRAINING_HASHED_TAIL,
+                      [("person", "person", person, "person:" + person)])
 
 
 # -- person registrations, the bulk of a register of people: a direct path -------------------------
 _PERSON_KEYS = frozenset(("id", "name", "unit", "duties", "since", "email"))
 _DUTY_TEXTS = {duty: _encode_text(duty) for duty in DUTIES}  # a known duty → its JSON text
 _PERSON_HASHED_TYPE = ',"type":"person-registered"'
-
-
-def _checked_date(value: Any) -> bool:
-    """Whether `value` is a date `_check_fields` accepts inline (text YYYY-MM-DD, a real day in
-    YEARS); the year of each text is kept, as training_fact keeps it."""
-    if type(value) is not str:
-        return False
-    year = _YEAR_OF.get(value)
-    if year is None:
-        if len(value) != 10 or not _DATE.match(value):
-            return False
-        try:
-            year = dt.date.fromisoformat(value).year
-        except ValueError:
-            return False
-        if len(_YEAR_OF) < 100_000:
-            _YEAR_OF[value] = year
-    return YEARS[0] <= year <= YEARS[1]
 
 
 def person_fact(raw: Any) -> Fact | None:
@@ -571,8 +562,5 @@ def person_fact(raw: Any) -> Fact | None:
             + ',"id":' + _encode_text(given) + ',"name":' + _encode_text(name)
             + ("" if since is None else ',"since":' + _encode_text(since)))
     tail = ',"unit":' + _encode_text(unit) + "}"
-    digest = hashlib.sha256((head + _PERSON_HASHED_TYPE + tail).encode()).hexdigest()
-    fact = _new_fact(Fact)  # (as in training_fact)
-    fact.__dict__.update(id="person:" + given, type="person-registered", fields=fields, encoded=(head + tail, digest),
-                         reference_keys=[("unit", "unit", unit, "unit:" + unit)])
-    return fact
+    return _made_fact("person:" + given, "person-registered", fields, head + tail, head + _PERSON_HASHED_TYPE + tail,
+                      [("unit", "unit", unit, "unit:" + unit)])
