@@ -517,8 +517,8 @@ class RecordService:
             seq += 1
             if progress and (n % 1000 == 0 or n == total):
                 progress(n, total)
-        for agg in list(aggregates.values()):
-            store_task_facts(agg)
+        for agg_id, batch in task_facts.items():  # (the plans' task facts not stored before a retraction)
+            aggregates[agg_id].record_task_facts(batch)
         result.by_type.update(loc.fact.type for loc in new)
         if register:
             created.append(self.store.creation(TrainingRegister, key=register_key,
