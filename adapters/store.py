@@ -261,6 +261,20 @@ def _created_event_class(cls: type) -> type:
     return classes[0]
 
 
+def creation_template(transcoder: Transcoder, originator_topic: str) -> tuple[str, str] | bool:
+    """(the text before the timestamp's ISO text, the text after it up to the first argument) of
+    a creation state as `transcoder` writes it (see Store.creation_of_text), or False where a
+    sample timestamp's ISO text is not found in it once."""
+    sample = dt.datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=dt.timezone.utc)
+    written = transcoder.encode({"timestamp": transcoder.transcoded(sample), "originator_topic": originator_topic,
+                                 "key": ""}).decode()
+    iso = sample.isoformat()
+    if written.count(iso) != 1 or not written.endswith(',"key":""}'):
+        return False
+    head, tail = written.split(iso)
+    return head, tail[:-len('"key":""}')]
+
+
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]").search
 
 
@@ -363,6 +377,7 @@ class Store:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
         self.checkpointer: WalCheckpointer | None = None
+        self._creation_templates: dict[type, tuple[str, str] | bool] = {}  # see creation_of_text
         if self.is_sqlite:
             self._sqlite_pragmas(self.engine)
             database = self.engine.url.database
@@ -589,6 +604,23 @@ class Store:
         body = transcoder.encode(state)
         body = body[:-1] + "".join(f",{json.dumps(k)}:{v}" for k, v in encoded.items()).encode() + b"}"
         return cls.create_id(kwargs["key"]), _topic(event_cls), body
+
+    def creation_of_text(self, cls: type, key: str, kwargs_text: str) -> tuple:
+        """`creation`, for arguments already written as the JSON text the transcoder would write
+        for them (an object, keys in the order of `__init__`: see adapters.record.person_state):
+        the state is that text behind the timestamp and topic, which are written from a template
+        (the transcoder's own encoding of a sample timestamp, split where its ISO text stands).
+        A person registration: 6.2 -> ~2 us. tests/unit/test_person_state.py holds the bytes equal
+        to `creation`'s."""
+        event_cls = _created_event_class(cls)
+        template = self._creation_templates.get(cls)
+        if template is None:
+            template = self._creation_templates[cls] = creation_template(self.app.mapper.transcoder, _topic(cls))
+        if template is False:  # (the timestamp is not written as its ISO text: the usual way)
+            return self.creation(cls, **json.loads(kwargs_text))
+        head, tail = template
+        body = head + event_cls.create_timestamp().isoformat() + tail + kwargs_text[1:]
+        return cls.create_id(key), _topic(event_cls), body.encode()
 
     def get_many(self, session: Session, ids: set[UUID]) -> dict[UUID, object]:
         """The aggregates with these ids that the store holds, each reconstructed from its stored

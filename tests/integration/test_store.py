@@ -189,6 +189,25 @@ def test_new_aggregates_stored_from_their_creation_event_replay_like_built_ones(
     assert audit.verify(app.store).ok
 
 
+def test_a_person_stored_from_text_is_stored_as_creation_stores_it(store_url, make_app, monkeypatch):
+    """Store.creation_of_text (people loaded through adapters.record.person_state) against
+    Store.creation: the same id, topic and bytes, at the same timestamp."""
+    import datetime as dt
+    from adapters.record import _creation, person_state
+    from adapters.store import _created_event_class
+    from domain.facts import person_fact
+    from domain.person import Person
+    app = make_app(store_url)
+    when = dt.datetime(2026, 11, 24, 9, 30, 0, 120000, tzinfo=dt.timezone.utc)
+    monkeypatch.setattr(_created_event_class(Person), "create_timestamp", staticmethod(lambda: when))
+    for raw in ({"id": "p-7", "name": "王伟", "unit": "u-1", "duties": ["mandatory-verification", "other"],
+                 "since": "2020-01-02", "email": "w@example.org"},
+                {"id": 'p "8"', "name": "𠮷\u2028", "unit": "u-1", "duties": []}):
+        fact = person_fact(raw)
+        _cls, kwargs = _creation(fact, "shanghai")
+        assert app.store.creation_of_text(Person, raw["id"], person_state(fact)) == app.store.creation(Person, **kwargs)
+
+
 def test_a_record_filed_in_a_register_is_retracted_on_its_own(store_url, make_app, write_facts):
     from adapters.compliance import Filters
     app = make_app(store_url)
