@@ -610,8 +610,8 @@ class Store:
         for them (an object, keys in the order of `__init__`: see adapters.record.person_state):
         the state is that text behind the timestamp and topic, which are written from a template
         (the transcoder's own encoding of a sample timestamp, split where its ISO text stands).
-        A person registration: 6.2 -> ~2 us. tests/unit/test_person_state.py holds the bytes equal
-        to `creation`'s."""
+        A person registration: 6.2 -> ~2 us. tests/unit/test_person_state.py holds the text equal
+        to the transcoder's, and tests/integration/test_store.py the bytes equal to `creation`'s."""
         event_cls = _created_event_class(cls)
         template = self._creation_templates.get(cls)
         if template is None:
