@@ -130,21 +130,6 @@ def _creation(fact: Fact, jurisdiction: str) -> tuple[type[Subject], dict[str, A
     raise AssertionError(fact.type)
 
 
-def person_state(fact: Fact) -> str:
-    """The arguments of a person registration's `Person.__init__` (those `_creation` gives, in
-    that order) as the JSON text the event store's transcoder writes for them (no ASCII escapes,
-    no spaces): for `Store.creation_of_text`. A checked person's fields are texts, and duties a
-    list of texts (domain.facts.REGISTRATIONS); tests/unit/test_person_state.py holds the text
-    equal to the transcoder's."""
-    f = fact.fields
-    since, email = f.get("since"), f.get("email")
-    return ('{"key":' + _json_text(f["id"]) + ',"fact_id":' + _json_text(fact.id)
-            + ',"content_hash":' + _json_text(fact.content_hash) + ',"name":' + _json_text(f["name"])
-            + ',"unit":' + _json_text(f["unit"]) + ',"duties":[' + ",".join(map(_json_text, f["duties"]))
-            + '],"since":' + ("null" if since is None else _json_text(since))
-            + ',"contacts":' + ('{"email":' + _json_text(email) + "}}" if email else "{}}"))
-
-
 COMMANDS: dict[str, Callable[[Any, Fact], None]] = {
     "comparison-organized": lambda a, x: a.organize_comparison(x.id, x.content_hash, x.date, x.fields.get("subject")),
     "lead-lab-started": lambda a, x: a.start_lead_lab(x.id, x.content_hash, x.date),
@@ -506,10 +491,6 @@ class RecordService:
                         agg.check_answers(fact.fields.get("refers_to"), ANSWERS[fact.type])
                     COMMANDS[fact.type](agg, fact)
                     agg_id = agg.id
-                elif fact.type == "person-registered" and (Person, fact.fields["id"]) not in touched:
-                    # (most registrations of a large file) its creation event, from text
-                    created.append(self.store.creation_of_text(Person, fact.fields["id"], person_state(fact)))
-                    agg_id = created[-1][0]
                 else:
                     cls, kwargs = _creation(fact, loc.jurisdiction)
                     if (cls, kwargs["key"]) in touched:

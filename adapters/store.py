@@ -261,18 +261,18 @@ def _created_event_class(cls: type) -> type:
     return classes[0]
 
 
-def creation_template(transcoder: Transcoder, originator_topic: str) -> tuple[str, str] | bool:
-    """(the text before the timestamp's ISO text, the text after it up to the first argument) of
-    a creation state as `transcoder` writes it (see Store.creation_of_text), or False where a
-    sample timestamp's ISO text is not found in it once."""
+def creation_template(transcoder: Transcoder, originator_topic: str) -> tuple[bytes, bytes] | bool:
+    """(what comes before the timestamp's ISO text, what comes after it up to the first argument)
+    of a creation state as `transcoder` writes it (see Store.creation), or False where a sample
+    timestamp's ISO text is not found in it once."""
     sample = dt.datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=dt.timezone.utc)
     written = transcoder.encode({"timestamp": transcoder.transcoded(sample), "originator_topic": originator_topic,
-                                 "key": ""}).decode()
-    iso = sample.isoformat()
-    if written.count(iso) != 1 or not written.endswith(',"key":""}'):
+                                 "key": ""})
+    iso = sample.isoformat().encode()
+    if written.count(iso) != 1 or not written.endswith(b',"key":""}'):
         return False
     head, tail = written.split(iso)
-    return head, tail[:-len('"key":""}')]
+    return head, tail[:-len(b'"key":""}')]
 
 
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]").search
@@ -377,7 +377,7 @@ class Store:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
         self.checkpointer: WalCheckpointer | None = None
-        self._creation_templates: dict[type, tuple[str, str] | bool] = {}  # see creation_of_text
+        self._creation_templates: dict[type, tuple[bytes, bytes] | bool] = {}  # see creation
         if self.is_sqlite:
             self._sqlite_pragmas(self.engine)
             database = self.engine.url.database
@@ -593,34 +593,31 @@ class Store:
         creation (kwargs in the order of its `__init__`, which is the order of the event's state).
         A value given as `EncodedJSON` is already its JSON text and goes in as it is (after the
         others: a mapping's order is not kept). Tests compare what it stores with the aggregate
-        built the usual way."""
+        built the usual way.
+
+        The timestamp and topic are written from a template (`creation_template`: the
+        transcoder's own encoding of a sample creation, split where the sample timestamp's ISO
+        text stands), and only the arguments are encoded: a person's event 6.7 -> 5.1 us.
+        Where the template cannot be made, the whole state is encoded."""
         event_cls = _created_event_class(cls)
         transcoder = self.app.mapper.transcoder
-        state = {"timestamp": transcoder.transcoded(event_cls.create_timestamp()), "originator_topic": _topic(cls),
-                 **kwargs}
-        if EncodedJSON not in map(type, kwargs.values()):  # (all but a register: no value to splice in)
-            return cls.create_id(kwargs["key"]), _topic(event_cls), transcoder.encode(state)
-        encoded = {k: state.pop(k) for k, v in kwargs.items() if type(v) is EncodedJSON}
-        body = transcoder.encode(state)
-        body = body[:-1] + "".join(f",{json.dumps(k)}:{v}" for k, v in encoded.items()).encode() + b"}"
-        return cls.create_id(kwargs["key"]), _topic(event_cls), body
-
-    def creation_of_text(self, cls: type, key: str, kwargs_text: str) -> tuple:
-        """`creation`, for arguments already written as the JSON text the transcoder would write
-        for them (an object, keys in the order of `__init__`: see adapters.record.person_state):
-        the state is that text behind the timestamp and topic, which are written from a template
-        (the transcoder's own encoding of a sample timestamp, split where its ISO text stands).
-        A person registration: 6.2 -> ~2 us. tests/unit/test_person_state.py holds the text equal
-        to the transcoder's, and tests/integration/test_store.py the bytes equal to `creation`'s."""
-        event_cls = _created_event_class(cls)
         template = self._creation_templates.get(cls)
         if template is None:
-            template = self._creation_templates[cls] = creation_template(self.app.mapper.transcoder, _topic(cls))
-        if template is False:  # (the timestamp is not written as its ISO text: the usual way)
-            return self.creation(cls, **json.loads(kwargs_text))
-        head, tail = template
-        body = head + event_cls.create_timestamp().isoformat() + tail + kwargs_text[1:]
-        return cls.create_id(key), _topic(event_cls), body.encode()
+            template = self._creation_templates[cls] = creation_template(transcoder, _topic(cls))
+        encoded = None
+        if EncodedJSON in map(type, kwargs.values()):  # (a register: its records are spliced in)
+            encoded = {k: v for k, v in kwargs.items() if type(v) is EncodedJSON}
+            kwargs = {k: v for k, v in kwargs.items() if k not in encoded}
+        timestamp = event_cls.create_timestamp()
+        if template:
+            head, tail = template
+            body = head + timestamp.isoformat().encode() + tail + transcoder.encode(kwargs)[1:]
+        else:
+            body = transcoder.encode({"timestamp": transcoder.transcoded(timestamp), "originator_topic": _topic(cls),
+                                      **kwargs})
+        if encoded:
+            body = body[:-1] + "".join(f",{json.dumps(k)}:{v}" for k, v in encoded.items()).encode() + b"}"
+        return cls.create_id(kwargs["key"]), _topic(event_cls), body
 
     def get_many(self, session: Session, ids: set[UUID]) -> dict[UUID, object]:
         """The aggregates with these ids that the store holds, each reconstructed from its stored

@@ -189,23 +189,31 @@ def test_new_aggregates_stored_from_their_creation_event_replay_like_built_ones(
     assert audit.verify(app.store).ok
 
 
-def test_a_person_stored_from_text_is_stored_as_creation_stores_it(store_url, make_app, monkeypatch):
-    """Store.creation_of_text (people loaded through adapters.record.person_state) against
-    Store.creation: the same id, topic and bytes, at the same timestamp."""
+def test_creation_writes_the_bytes_the_transcoder_writes_for_the_whole_state(store_url, make_app, monkeypatch):
+    """Store.creation writes the timestamp and topic from a template and encodes only the
+    arguments: the same id, topic and bytes as the transcoder's encoding of the whole state, at
+    the same timestamp (a person, a unit); and with a template that cannot be made, the same."""
     import datetime as dt
-    from adapters.record import _creation, person_state
-    from adapters.store import _created_event_class
-    from domain.facts import person_fact
-    from domain.person import Person
+    from adapters import store as store_module
+    from adapters.record import _creation
+    from adapters.store import _created_event_class, _topic
+    from domain.facts import parse_registration, person_fact
     app = make_app(store_url)
+    transcoder = app.store.app.mapper.transcoder
     when = dt.datetime(2026, 11, 24, 9, 30, 0, 120000, tzinfo=dt.timezone.utc)
-    monkeypatch.setattr(_created_event_class(Person), "create_timestamp", staticmethod(lambda: when))
-    for raw in ({"id": "p-7", "name": "王伟", "unit": "u-1", "duties": ["mandatory-verification", "other"],
-                 "since": "2020-01-02", "email": "w@example.org"},
-                {"id": 'p "8"', "name": "𠮷\u2028", "unit": "u-1", "duties": []}):
-        fact = person_fact(raw)
-        _cls, kwargs = _creation(fact, "shanghai")
-        assert app.store.creation_of_text(Person, raw["id"], person_state(fact)) == app.store.creation(Person, **kwargs)
+    facts = [person_fact({"id": "p-7", "name": "王伟", "unit": "u-1", "duties": ["mandatory-verification", "other"],
+                          "since": "2020-01-02", "email": "w@example.org"}),
+             person_fact({"id": 'p "8"', "name": "𠮷\u2028", "unit": "u-1", "duties": []}),
+             parse_registration("units", {"id": "u-1", "name": "所", "kind": "lab", "webhook": "http://x/"}, "shanghai")]
+    for fact in facts:
+        cls, kwargs = _creation(fact, "shanghai")
+        event_cls = _created_event_class(cls)
+        monkeypatch.setattr(event_cls, "create_timestamp", staticmethod(lambda: when))
+        whole = transcoder.encode({"timestamp": transcoder.transcoded(when), "originator_topic": _topic(cls), **kwargs})
+        assert app.store.creation(cls, **kwargs) == (cls.create_id(kwargs["key"]), _topic(event_cls), whole)
+    monkeypatch.setattr(store_module, "creation_template", lambda transcoder, topic: False)
+    app.store._creation_templates.clear()
+    assert app.store.creation(cls, **kwargs)[2] == whole
 
 
 def test_a_record_filed_in_a_register_is_retracted_on_its_own(store_url, make_app, write_facts):
